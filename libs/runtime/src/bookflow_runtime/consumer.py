@@ -1,0 +1,150 @@
+"""How every service consumes: decode the envelope, skip what the inbox has seen, run the handler
+in one transaction with the inbox row, and only then commit the Kafka offset.
+
+A message that cannot be decoded, or whose handler fails `handler_attempts` times, goes to the
+dead-letter topic with the reason and the consumer carries on. Outages of the database or the
+broker are not the message's fault: those are retried without end and never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy.exc
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookflow_contracts import Envelope, Message
+from bookflow_contracts.envelope import UnknownMessageType
+from bookflow_runtime import context, faults, kafka, metrics
+from bookflow_runtime.inbox import first_receipt
+
+if TYPE_CHECKING:
+    from faststream.kafka.message import KafkaMessage
+
+    from bookflow_runtime.service import ServiceRuntime
+
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
+"""A handler gets the open session, the typed message and its envelope; it never commits."""
+
+_INFRASTRUCTURE_ERRORS = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    OSError,
+    TimeoutError,
+    KafkaError,
+)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One consumer group reading one topic; `handlers` maps message types to handlers.
+    Message types on the topic without a handler are not this consumer's business."""
+
+    name: str
+    topic: str
+    handlers: Mapping[type[Message], Handler]
+
+    def handler_for(self, message_type: str) -> Handler | None:
+        for model, handler in self.handlers.items():
+            if model.message_type == message_type:
+                return handler
+        return None
+
+
+class Delivery:
+    """Handles one consumed record for one consumer, then acknowledges it."""
+
+    def __init__(self, runtime: "ServiceRuntime", consumer: Consumer) -> None:
+        self.runtime = runtime
+        self.consumer = consumer
+        self.label = f"{runtime.settings.service_name}.{consumer.name}"
+
+    async def __call__(self, msg: "KafkaMessage") -> None:
+        record = msg.raw_message
+        try:
+            await self._handle(record)
+        except BaseException:
+            await msg.nack()  # rewind: the record comes again instead of being skipped
+            raise
+        await msg.ack()
+
+    async def _handle(self, record: Any) -> None:
+        try:
+            envelope = Envelope.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
+            return
+        handler = self.consumer.handler_for(envelope.type)
+        if handler is None:
+            _log.debug("%s ignores %s", self.label, envelope.type)
+            return
+        try:
+            message = envelope.message()
+        except (ValidationError, UnknownMessageType) as exc:
+            await self._dead_letter(record, "invalid", f"invalid {envelope.type} payload: {_short(exc)}")
+            return
+        with context.conversation(
+            envelope.correlation_id,
+            causation_id=envelope.causation_id,
+            tenant_id=envelope.tenant_id,
+            event_id=str(envelope.event_id),
+        ):
+            await self._run(record, handler, message, envelope)
+
+    async def _run(self, record: Any, handler: Handler, message: Message, envelope: Envelope) -> None:
+        failures, backoff = 0, 0.1
+        while True:
+            try:
+                if await self._apply(handler, message, envelope):
+                    metrics.MESSAGES_HANDLED.labels(self.label, envelope.type).inc()
+                return
+            except _INFRASTRUCTURE_ERRORS as exc:
+                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff, exc)
+            except Exception as exc:
+                failures += 1
+                if failures >= self.runtime.settings.handler_attempts:
+                    _log.exception("%s failed %d times on %s", self.label, failures, envelope.type)
+                    await self._dead_letter(
+                        record, "handler-failed", f"{type(exc).__name__}: {exc} (after {failures} attempts)"
+                    )
+                    return
+                metrics.HANDLER_RETRIES.labels(self.label).inc()
+                _log.warning("%s failed on %s, attempt %d: %r", self.label, envelope.type, failures, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _apply(self, handler: Handler, message: Message, envelope: Envelope) -> bool:
+        """Run the handler with the inbox row in one transaction; False for a duplicate."""
+        async with self.runtime.db.transaction() as session:
+            if not await first_receipt(session, self.label, envelope.event_id):
+                metrics.DUPLICATES_SKIPPED.labels(self.label).inc()
+                _log.info("%s skipped duplicate %s %s", self.label, envelope.type, envelope.event_id)
+                return False
+            await handler(session, message, envelope)
+        faults.point("consumer.after-commit")
+        return True
+
+    async def _dead_letter(self, record: Any, reason: str, detail: str) -> None:
+        metrics.DEAD_LETTERED.labels(self.label, reason).inc()
+        await kafka.dead_letter(self.runtime.producer, record, consumer=self.label, reason=f"{reason}: {detail}")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) < 500 else text[:500] + "…"
+
+
+def group_id(service: str, consumer: str) -> str:
+    """The Kafka consumer group of one consumer of one service."""
+    return f"bookflow.{service}.{consumer}"
+
+

@@ -1,0 +1,9 @@
+"""Prometheus metrics shared by every service, served at /metrics."""
+
+from prometheus_client import Counter
+
+MESSAGES_HANDLED = Counter("bookflow_messages_handled_total", "Messages handled, by consumer and type", ["consumer", "type"])
+DUPLICATES_SKIPPED = Counter("bookflow_duplicates_skipped_total", "Redelivered messages the inbox recognised", ["consumer"])
+DEAD_LETTERED = Counter("bookflow_dead_lettered_total", "Messages sent to the dead-letter topic", ["consumer", "reason"])
+HANDLER_RETRIES = Counter("bookflow_handler_retries_total", "Handler attempts that failed and were retried", ["consumer"])
+OUTBOX_PUBLISHED = Counter("bookflow_outbox_published_total", "Outbox messages published to Kafka")

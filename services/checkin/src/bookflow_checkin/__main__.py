@@ -1,0 +1,8 @@
+"""`python -m bookflow_checkin [serve|migrate]`."""
+from bookflow_runtime.service import main
+
+from bookflow_checkin import MIGRATIONS
+from bookflow_checkin.app import create_app
+from bookflow_checkin.settings import CheckinSettings
+
+main(create_app, CheckinSettings, MIGRATIONS)

@@ -1,0 +1,18 @@
+"""The check-in service's HTTP API."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from bookflow_checkin import storage
+from bookflow_runtime.service import ServiceRuntime, runtime_of
+
+router = APIRouter(tags=["check-in"])
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+@router.get("/tenants/{tenant_id}/appointments", summary="Appointments check-in knows of, by start")
+async def appointments(tenant_id: str, runtime: Runtime) -> list[dict]:
+    async with runtime.db.transaction() as session:
+        return await storage.appointments_of(session, tenant_id)

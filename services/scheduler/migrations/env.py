@@ -1,0 +1,4 @@
+"""Alembic environment of the scheduler's database (shared body in bookflow_runtime)."""
+from bookflow_runtime.migrations import run_env
+
+run_env()

@@ -1,0 +1,113 @@
+"""What the scheduler does: keep timer requests, and fire due timers through the outbox."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookflow_contracts import CancelTimer, CancelTimersWithPrefix, Envelope, SetTimer, topics
+from bookflow_runtime import outbox
+from bookflow_runtime.database import Database
+from bookflow_scheduler import domain, storage
+
+_log = logging.getLogger(__name__)
+
+_EARLIEST_SET = "scheduler.earliest_set"
+
+
+async def set_timer(session: AsyncSession, command: SetTimer, envelope: Envelope) -> None:
+    """Set or reschedule a timer; the firing loop hears of it when the transaction commits."""
+    await storage.set_timer(session, envelope.tenant_id, command.timer_key, command.due_at, command.payload)
+    earliest = session.info.get(_EARLIEST_SET)
+    session.info[_EARLIEST_SET] = command.due_at if earliest is None else min(earliest, command.due_at)
+
+
+async def cancel_timer(session: AsyncSession, command: CancelTimer, envelope: Envelope) -> None:
+    """Cancel one pending timer; nothing happens if it fired or never existed."""
+    await storage.cancel(session, envelope.tenant_id, key=command.timer_key)
+
+
+async def cancel_timers_with_prefix(session: AsyncSession, command: CancelTimersWithPrefix, envelope: Envelope) -> None:
+    """Cancel every pending timer of the tenant whose key starts with the prefix."""
+    count = await storage.cancel(session, envelope.tenant_id, prefix=command.prefix)
+    _log.info("cancelled %d timers under %s", count, command.prefix)
+
+
+class TimerFiring:
+    """The firing loop: sleeps until the next pending instant (or a newly set earlier one), then
+    claims due timers in batches and writes their `reminder.due` to the outbox in the same
+    transaction that marks them fired. A bounded poll covers timers set by other replicas."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 1000,
+        poll_seconds: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self._wakeup = asyncio.Event()
+        self._planned_wake: datetime | None = None
+
+    def notice_commit(self, info: dict) -> None:
+        """Commit listener: wake early if a timer was set before the planned wake."""
+        earliest = info.get(_EARLIEST_SET)
+        if earliest is not None and (self._planned_wake is None or earliest < self._planned_wake):
+            self._wakeup.set()
+
+    async def fire_due(self) -> int:
+        """Fire one batch of due timers; returns how many fired."""
+        fired_at = self.clock()
+        async with self.db.transaction() as session:
+            due = await storage.claim_due(session, fired_at, self.batch_size)
+            if not due:
+                return 0
+            await outbox.put_many(
+                session,
+                (
+                    (outbox.envelope_for(domain.reminder_for(t, fired_at), tenant_id=t.tenant_id,
+                                         occurred_at=fired_at, event_id=domain.firing_event_id(t)), topics.REMINDER_DUE)
+                    for t in due
+                ),
+            )
+            await storage.mark_fired(session, [t.id for t in due], fired_at)
+        return len(due)
+
+    async def seconds_to_sleep(self) -> float:
+        async with self.db.transaction() as session:
+            next_due = await storage.next_due_at(session)
+        now = self.clock()
+        if next_due is None:
+            self._planned_wake = None
+            return self.poll_seconds
+        delay = min(max(0.0, (next_due - now).total_seconds()), self.poll_seconds)
+        self._planned_wake = next_due
+        return delay
+
+    async def run(self) -> None:
+        """Fire until cancelled; database outages are waited out."""
+        backoff = 0.1
+        while True:
+            try:
+                self._wakeup.clear()
+                if await self.fire_due() >= self.batch_size:
+                    continue
+                delay = await self.seconds_to_sleep()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("firing timers failed; retrying in %.1f s", backoff)
+                delay, backoff = backoff, min(backoff * 2, 5.0)
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                except TimeoutError:
+                    pass

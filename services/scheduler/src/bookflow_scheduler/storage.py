@@ -1,0 +1,104 @@
+"""The timers table and every query on it."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookflow_scheduler.domain import DueTimer
+
+metadata = sa.MetaData()
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("timer_key", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", pg.JSONB, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("fired_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+async def set_timer(session: AsyncSession, tenant_id: str, timer_key: str, due_at: datetime, payload: dict[str, Any]) -> None:
+    """Insert a pending timer, or re-arm the existing one with a new instant and generation."""
+    stmt = pg.insert(timers).values(
+        tenant_id=tenant_id, timer_key=timer_key, due_at=due_at, payload=payload,
+        state="pending", generation=1, updated_at=sa.func.now(),
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="timers_tenant_key",
+        set_={
+            "due_at": stmt.excluded.due_at,
+            "payload": stmt.excluded.payload,
+            "state": "pending",
+            "generation": timers.c.generation + 1,
+            "fired_at": None,
+            "updated_at": sa.func.now(),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def cancel(session: AsyncSession, tenant_id: str, *, key: str | None = None, prefix: str | None = None) -> int:
+    """Cancel pending timers by exact key or by key prefix; returns how many."""
+    where = [timers.c.tenant_id == tenant_id, timers.c.state == "pending"]
+    if key is not None:
+        where.append(timers.c.timer_key == key)
+    if prefix is not None:
+        where.append(timers.c.timer_key.startswith(prefix, autoescape=True))
+    result = await session.execute(
+        sa.update(timers).where(*where).values(state="cancelled", updated_at=sa.func.now())
+    )
+    return result.rowcount
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[DueTimer]:
+    """Lock up to `limit` pending timers due by `now`, oldest first; rows another replica has
+    locked are skipped, so no timer is claimed twice."""
+    rows = await session.execute(
+        sa.select(timers.c.id, timers.c.tenant_id, timers.c.timer_key, timers.c.due_at, timers.c.payload, timers.c.generation)
+        .where(timers.c.state == "pending", timers.c.due_at <= now)
+        .order_by(timers.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [DueTimer(*row) for row in rows]
+
+
+async def mark_fired(session: AsyncSession, ids: list[int], fired_at: datetime) -> None:
+    await session.execute(
+        sa.update(timers).where(timers.c.id.in_(ids)).values(state="fired", fired_at=fired_at, updated_at=sa.func.now())
+    )
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """The instant of the earliest pending timer."""
+    return (await session.execute(sa.select(sa.func.min(timers.c.due_at)).where(timers.c.state == "pending"))).scalar()
+
+
+async def find(session: AsyncSession, tenant_id: str | None, *, key: str | None, prefix: str | None, limit: int) -> list[dict]:
+    """Timers by exact key or key prefix, newest instant first."""
+    query = sa.select(timers).order_by(timers.c.due_at.desc()).limit(limit)
+    if tenant_id:
+        query = query.where(timers.c.tenant_id == tenant_id)
+    if key:
+        query = query.where(timers.c.timer_key == key)
+    if prefix:
+        query = query.where(timers.c.timer_key.startswith(prefix, autoescape=True))
+    return [dict(row._mapping) for row in await session.execute(query)]
+
+
+async def count_by_state(session: AsyncSession) -> list[dict]:
+    """How many timers each tenant has in each state."""
+    rows = await session.execute(
+        sa.select(timers.c.tenant_id, timers.c.state, sa.func.count()).group_by(timers.c.tenant_id, timers.c.state)
+    )
+    return [{"tenant_id": t, "state": s, "count": n} for t, s, n in rows]
