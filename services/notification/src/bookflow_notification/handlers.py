@@ -44,6 +44,9 @@ async def send_notification(session: AsyncSession, request: SendNotification, en
         await _sandbox.send(session, tenant_id=envelope.tenant_id, message_id=message_id, channel=channel, recipient=to, body=body)
         await storage.mark_delivered(session, message_id, now)
         status = "delivered"
+        _log.info("sent %s %s by %s to customer %s", request.template_key, message_id, channel, request.customer.customer_id)
+    else:
+        _log.warning("message %s to customer %s failed: %s", message_id, request.customer.customer_id, reason)
     await outbox.put(
         session,
         NotificationStatusChanged(
