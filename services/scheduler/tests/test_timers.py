@@ -24,12 +24,14 @@ async def test_a_timer_fires_reminder_due_at_its_instant_with_its_payload(settin
     tenant = new_tenant()
     due_at = soon(1.5)
     async with running_service(create_app, settings) as (_, client):
-        await kafka.publish_envelope(envelope(SetTimer(timer_key="booking:42:reminder", due_at=due_at, payload={"booking_id": "42"}), tenant))
+        set_timer = envelope(SetTimer(timer_key="booking:42:reminder", due_at=due_at, payload={"booking_id": "42"}), tenant, correlation_id="visit-42")
+        await kafka.publish_envelope(set_timer)
         async with kafka.reader(topics.REMINDER_DUE) as reader:
             [record] = await reader.wait_for(lambda r: header(r, "tenant-id") == tenant)
         fired = envelope_of(record)
         assert fired.payload["payload"] == {"booking_id": "42"}
         assert fired.key == "booking:42"
+        assert (fired.correlation_id, fired.causation_id) == ("visit-42", str(set_timer.event_id))
         fired_at = datetime.fromisoformat(fired.payload["fired_at"])
         assert fired_at >= due_at
         timers = (await client.get("/timers", params={"key": "booking:42:reminder", "tenant_id": tenant})).json()

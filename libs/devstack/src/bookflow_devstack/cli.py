@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from bookflow_devstack import infra
 from bookflow_devstack.processes import DEFAULT_PORTS, SERVICES, Stack, StartFailed
 
@@ -95,7 +97,11 @@ def run_tests(args: argparse.Namespace) -> int:
 def topics_command(args: argparse.Namespace) -> int:
     from bookflow_devstack import ops
 
-    rows = asyncio.run(ops.topic_report(args.bootstrap_servers))
+    try:
+        rows = asyncio.run(ops.topic_report(args.bootstrap_servers))
+    except KafkaError as exc:
+        print(f"bookflow topics: cannot reach Kafka at {args.bootstrap_servers}: {exc}", file=sys.stderr)
+        return 1
     print(ops.format_report(rows))
     return 0
 
@@ -110,6 +116,9 @@ def tail_command(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         pass
+    except (KafkaError, ValueError) as exc:
+        print(f"bookflow tail: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,8 @@ class DueTimer:
     due_at: datetime
     payload: dict[str, Any]
     generation: int
+    correlation_id: str | None = None
+    set_by_event_id: str | None = None
 
 
 def firing_event_id(timer: DueTimer) -> uuid.UUID:

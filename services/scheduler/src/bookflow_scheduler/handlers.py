@@ -20,7 +20,10 @@ _EARLIEST_SET = "scheduler.earliest_set"
 
 async def set_timer(session: AsyncSession, command: SetTimer, envelope: Envelope) -> None:
     """Set or reschedule a timer; the firing loop hears of it when the transaction commits."""
-    await storage.set_timer(session, envelope.tenant_id, command.timer_key, command.due_at, command.payload)
+    await storage.set_timer(
+        session, envelope.tenant_id, command.timer_key, command.due_at, command.payload,
+        correlation_id=envelope.correlation_id, set_by_event_id=str(envelope.event_id),
+    )
     earliest = session.info.get(_EARLIEST_SET)
     session.info[_EARLIEST_SET] = command.due_at if earliest is None else min(earliest, command.due_at)
 
@@ -72,8 +75,9 @@ class TimerFiring:
             await outbox.put_many(
                 session,
                 (
-                    (outbox.envelope_for(domain.reminder_for(t, fired_at), tenant_id=t.tenant_id,
-                                         occurred_at=fired_at, event_id=domain.firing_event_id(t)), topics.REMINDER_DUE)
+                    (Envelope.wrap(domain.reminder_for(t, fired_at), tenant_id=t.tenant_id, occurred_at=fired_at,
+                                   event_id=domain.firing_event_id(t), correlation_id=t.correlation_id,
+                                   causation_id=t.set_by_event_id), topics.REMINDER_DUE)
                     for t in due
                 ),
             )

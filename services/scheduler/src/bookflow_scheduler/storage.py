@@ -24,14 +24,20 @@ timers = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False),
     sa.Column("fired_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("correlation_id", sa.Text),
+    sa.Column("set_by_event_id", sa.Text),
 )
 
 
-async def set_timer(session: AsyncSession, tenant_id: str, timer_key: str, due_at: datetime, payload: dict[str, Any]) -> None:
+async def set_timer(
+    session: AsyncSession, tenant_id: str, timer_key: str, due_at: datetime, payload: dict[str, Any],
+    *, correlation_id: str | None = None, set_by_event_id: str | None = None,
+) -> None:
     """Insert a pending timer, or re-arm the existing one with a new instant and generation."""
     stmt = pg.insert(timers).values(
         tenant_id=tenant_id, timer_key=timer_key, due_at=due_at, payload=payload,
         state="pending", generation=1, updated_at=sa.func.now(),
+        correlation_id=correlation_id, set_by_event_id=set_by_event_id,
     )
     stmt = stmt.on_conflict_do_update(
         constraint="timers_tenant_key",
@@ -42,6 +48,8 @@ async def set_timer(session: AsyncSession, tenant_id: str, timer_key: str, due_a
             "generation": timers.c.generation + 1,
             "fired_at": None,
             "updated_at": sa.func.now(),
+            "correlation_id": stmt.excluded.correlation_id,
+            "set_by_event_id": stmt.excluded.set_by_event_id,
         },
     )
     await session.execute(stmt)
@@ -64,7 +72,10 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Du
     """Lock up to `limit` pending timers due by `now`, oldest first; rows another replica has
     locked are skipped, so no timer is claimed twice."""
     rows = await session.execute(
-        sa.select(timers.c.id, timers.c.tenant_id, timers.c.timer_key, timers.c.due_at, timers.c.payload, timers.c.generation)
+        sa.select(
+            timers.c.id, timers.c.tenant_id, timers.c.timer_key, timers.c.due_at, timers.c.payload,
+            timers.c.generation, timers.c.correlation_id, timers.c.set_by_event_id,
+        )
         .where(timers.c.state == "pending", timers.c.due_at <= now)
         .order_by(timers.c.due_at)
         .limit(limit)
