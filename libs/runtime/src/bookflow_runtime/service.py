@@ -28,6 +28,7 @@ from bookflow_runtime import context, faults, kafka
 from bookflow_runtime import logging as bookflow_logging
 from bookflow_runtime.consumer import Consumer, Delivery, group_id
 from bookflow_runtime.database import Database, create_engine
+from bookflow_runtime.auth import DEV_SECRET
 from bookflow_runtime.errors import BookflowError
 from bookflow_runtime.migrations import upgrade
 from bookflow_runtime.outbox import OutboxRelay
@@ -62,6 +63,8 @@ class ServiceRuntime:
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task] = []
         self.started = False
+        if DEV_SECRET in (settings.staff_token_secret, settings.link_secret):
+            _log.warning("using the development secret for tokens and links: set BOOKFLOW_STAFF_TOKEN_SECRET and BOOKFLOW_LINK_SECRET")
 
     def consume(self, consumer: Consumer) -> None:
         """Subscribe `consumer`; offsets are committed only after its effect is stored."""

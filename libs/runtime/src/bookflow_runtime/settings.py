@@ -41,6 +41,14 @@ class ServiceSettings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
     http_port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
     log_level: str = Field("INFO", validation_alias=AliasChoices("BOOKFLOW_LOG_LEVEL"))
+    staff_token_secret: str = Field(
+        "bookflow-development-secret-change-me-before-use", validation_alias=AliasChoices("BOOKFLOW_STAFF_TOKEN_SECRET"),
+        description="Signs staff bearer tokens; the same in every service.",
+    )
+    link_secret: str = Field(
+        "bookflow-development-secret-change-me-before-use", validation_alias=AliasChoices("BOOKFLOW_LINK_SECRET"),
+        description="Signs customers' links (My pages, check-in); the same in every service.",
+    )
     faults: str = Field(
         "", validation_alias=AliasChoices("BOOKFLOW_FAULTS"),
         description="Test-only: comma-separated fault points at which the process exits (see faults.py).",
