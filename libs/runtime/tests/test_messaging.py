@@ -209,3 +209,29 @@ async def test_a_service_refuses_to_start_when_the_broker_does_not_answer(databa
     with pytest.raises(BrokerUnreachable, match=r"Kafka at 127.0.0.1:1 did not answer within 1 s"):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_one_failing_message_in_a_burst_does_not_hold_back_or_repeat_the_others(database_url, kafka):
+    """A burst is handled in batches; a failing record sends its batch round one by one, and
+    every other record still has exactly one effect."""
+    tenant = new_tenant()
+    events = [booking_created(POISON if i == 25 else f"Customer {i}") for i in range(50)]
+    producer = await kafka.producer()
+    async with running_service(create_app, settings(database_url, kafka, handler_attempts=2)) as (runtime, _):
+        for event in events:
+            env = envelope(event, tenant)
+            await producer.send(topics.BOOKING_CREATED, env.model_dump_json().encode(), key=b"one-key", headers=env.headers())
+        await producer.flush()
+
+        async def all_handled():
+            async with runtime.db.transaction() as s:
+                ids = [e.booking_id for e in events]
+                return (await s.execute(sa.select(sa.func.count()).select_from(effects).where(effects.c.booking_id.in_(ids)))).scalar() == 49
+
+        await wait_until(all_handled, what="the 49 good messages")
+        async with kafka.reader(topics.DEAD_LETTER) as reader:
+            dead = await reader.wait_for(lambda r: header(r, "tenant-id") == tenant)
+        assert [envelope_of(r).payload["customer"]["name"] for r in dead] == [POISON]
+        async with kafka.reader(topics.ORDER_TRANSITIONED) as reader:
+            await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, count=49)
+            assert len([r for r in await reader.poll() if header(r, "tenant-id") == tenant]) == 49

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -73,6 +74,9 @@ class ServiceRuntime:
             consumer.topic,
             group_id=group_id(self.settings.service_name, consumer.name),
             ack_policy=AckPolicy.MANUAL,
+            batch=True,
+            max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=50,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.consumer_session_timeout_ms // 3),
@@ -80,11 +84,10 @@ class ServiceRuntime:
             description=", ".join(m.message_type for m in consumer.handlers) + " → " + consumer.name,
         )
 
-        async def consume_record(msg) -> None:  # noqa: ANN001 (FastStream injects the message)
+        async def consume_records(msg: KafkaMessage) -> None:
             await delivery(msg)
 
-        consume_record.__annotations__["msg"] = _kafka_message_type()
-        subscriber(consume_record)
+        subscriber(consume_records)
 
     def background(self, loop: BackgroundLoop) -> None:
         """Run `loop` for the life of the process, after the broker is up."""
@@ -187,12 +190,6 @@ async def _correlate(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
     response.headers["X-Correlation-Id"] = conv.correlation_id
     return response
-
-
-def _kafka_message_type() -> type:
-    from faststream.kafka.annotations import KafkaMessage
-
-    return KafkaMessage
 
 
 def runtime_of(request: Request) -> ServiceRuntime:

@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
         6000, ge=6000, validation_alias=AliasChoices("BOOKFLOW_CONSUMER_SESSION_TIMEOUT_MS"),
         description="Kafka consumer session timeout; Apache Kafka refuses less than 6 s by default.",
     )
+    consumer_batch_size: int = Field(
+        500, ge=1, validation_alias=AliasChoices("BOOKFLOW_CONSUMER_BATCH_SIZE"),
+        description="Most records handled in one transaction and acknowledged with one offset commit.",
+    )
     handler_attempts: int = Field(
         3, ge=1, validation_alias=AliasChoices("BOOKFLOW_HANDLER_ATTEMPTS"),
         description="Tries before a failing message goes to the dead-letter topic.",
