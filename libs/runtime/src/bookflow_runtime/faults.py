@@ -2,7 +2,8 @@
 that point, the way a power cut would, so tests can prove nothing is lost or done twice.
 
 Points: `consumer.after-commit` (effect stored, offset not committed), `relay.before-publish`
-(outbox rows read, nothing published), `relay.after-publish` (published, not marked).
+(outbox rows read, nothing published), `relay.after-publish` (published, not marked),
+`scheduler.mid-batch` (timers claimed and their firings written, not committed).
 """
 
 from __future__ import annotations

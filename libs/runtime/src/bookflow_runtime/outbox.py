@@ -10,6 +10,7 @@ lock), so per-key order holds with several replicas.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 import zlib
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bookflow_contracts import Envelope, Message, encode
@@ -56,6 +58,14 @@ def _row(envelope: Envelope, topic: str) -> dict:
     }
 
 
+# One statement for any number of rows: arrays in, rows out (many times faster than executemany).
+_INSERT_MANY = sa.text(
+    "INSERT INTO outbox (event_id, topic, key, value, headers) "
+    "SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), "
+    "CAST(:values AS bytea[]), CAST(CAST(:headers AS text[]) AS jsonb[]))"
+)
+
+
 async def put(
     session: AsyncSession,
     message: Message,
@@ -74,7 +84,16 @@ async def put_many(session: AsyncSession, envelopes: Iterable[tuple[Envelope, st
     """Store many (envelope, topic) pairs in one statement; returns how many."""
     rows = [_row(env, topic) for env, topic in envelopes]
     if rows:
-        await session.execute(sa.insert(outbox), rows)
+        await session.execute(
+            _INSERT_MANY,
+            {
+                "event_ids": [r["event_id"] for r in rows],
+                "topics": [r["topic"] for r in rows],
+                "keys": [r["key"] for r in rows],
+                "values": [r["value"] for r in rows],
+                "headers": [json.dumps(r["headers"]) for r in rows],
+            },
+        )
     return len(rows)
 
 
@@ -87,7 +106,7 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         *,
         lock_name: str,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_seconds: float = 1.0,
         retention_seconds: float = 86400.0,
     ) -> None:
@@ -162,7 +181,7 @@ class OutboxRelay:
         faults.point("relay.after-publish")
         await conn.execute(
             sa.update(outbox)
-            .where(outbox.c.id.in_([row.id for row in rows]))
+            .where(outbox.c.id == sa.func.any(sa.literal([row.id for row in rows], pg.ARRAY(sa.BigInteger))))
             .values(published_at=sa.func.now())
         )
         await conn.commit()

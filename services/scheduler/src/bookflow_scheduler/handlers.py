@@ -3,19 +3,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import CancelTimer, CancelTimersWithPrefix, Envelope, SetTimer, topics
-from bookflow_runtime import outbox
+from bookflow_runtime import faults, outbox
 from bookflow_runtime.database import Database
 from bookflow_scheduler import domain, storage
 
 _log = logging.getLogger(__name__)
 
 _EARLIEST_SET = "scheduler.earliest_set"
+
+TIMERS_FIRED = Counter("bookflow_timers_fired_total", "Timers fired")
+TIMER_LATENESS = Histogram(
+    "bookflow_timer_lateness_seconds", "How late timers were claimed after their instant",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300),
+)
+TIMERS_PENDING = Gauge("bookflow_timers_pending", "Timers waiting for their instant (counted every 10 s)")
 
 
 async def set_timer(session: AsyncSession, command: SetTimer, envelope: Envelope) -> None:
@@ -58,6 +67,7 @@ class TimerFiring:
         self.clock = clock
         self._wakeup = asyncio.Event()
         self._planned_wake: datetime | None = None
+        self._pending_counted = float("-inf")
 
     def notice_commit(self, info: dict) -> None:
         """Commit listener: wake early if a timer was set before the planned wake."""
@@ -82,11 +92,18 @@ class TimerFiring:
                 ),
             )
             await storage.mark_fired(session, [t.id for t in due], fired_at)
+            faults.point("scheduler.mid-batch")  # claimed and written, not committed
+        TIMERS_FIRED.inc(len(due))
+        for t in due:
+            TIMER_LATENESS.observe(max(0.0, (fired_at - t.due_at).total_seconds()))
         return len(due)
 
     async def seconds_to_sleep(self) -> float:
         async with self.db.transaction() as session:
             next_due = await storage.next_due_at(session)
+            if time.monotonic() - self._pending_counted > 10:  # a count of a million rows is not free
+                TIMERS_PENDING.set(await storage.count_pending(session))
+                self._pending_counted = time.monotonic()
         now = self.clock()
         if next_due is None:
             self._planned_wake = None

@@ -86,13 +86,19 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Du
 
 async def mark_fired(session: AsyncSession, ids: list[int], fired_at: datetime) -> None:
     await session.execute(
-        sa.update(timers).where(timers.c.id.in_(ids)).values(state="fired", fired_at=fired_at, updated_at=sa.func.now())
+        sa.update(timers)
+        .where(timers.c.id == sa.func.any(sa.literal(ids, pg.ARRAY(sa.BigInteger))))
+        .values(state="fired", fired_at=fired_at, updated_at=sa.func.now())
     )
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
     """The instant of the earliest pending timer."""
     return (await session.execute(sa.select(sa.func.min(timers.c.due_at)).where(timers.c.state == "pending"))).scalar()
+
+
+async def count_pending(session: AsyncSession) -> int:
+    return (await session.execute(sa.select(sa.func.count()).select_from(timers).where(timers.c.state == "pending"))).scalar()
 
 
 async def find(session: AsyncSession, tenant_id: str | None, *, key: str | None, prefix: str | None, limit: int) -> list[dict]:

@@ -1,0 +1,219 @@
+"""The notification benchmark: requests through the real broker, the notification service as its
+own process, SMS to a fake 46elks on a real local port (another process).
+
+It publishes N `notification.requests` for one tenant whose provider is the fake, and watches
+the service's database and the fake until every message is recorded as sent. It prints, from the
+first publish: messages per second accepted (stored as queued), rendered (claimed, rendered,
+`sending`), sent (arrived at the provider) and recorded (`sent` in the database); p50/p99 from
+publishing a request to its provider call; the service's peak RSS. Then it measures the floor in
+the same run: a bare loop that consumes the same requests from a fresh topic and POSTs each to
+the same fake (no database, no rendering), and prints the service's rate as a share of it.
+
+    python bench/notification/run.py [-n 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bookflow_contracts import CustomerSnapshot, Envelope, SendNotification, encode, topics
+from bookflow_devstack import infra
+from bookflow_runtime.auth import DEV_SECRET, issue_staff_token
+from bookflow_runtime.kafka import ensure_topics
+from bookflow_runtime.migrations import upgrade
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+TENANT = "bench"
+
+
+def requests(n: int, topic: str | None = None) -> list[tuple[bytes, bytes, list]]:
+    """N encoded request envelopes: (key, value, headers)."""
+    out = []
+    for i in range(n):
+        booking_id = uuid.uuid4()
+        request = SendNotification(
+            idempotency_key=f"bench:{booking_id}", booking_id=booking_id, channels=["sms"], template_key="booking-notice",
+            customer=CustomerSnapshot(customer_id=uuid.uuid4(), name="Åsa Öberg", phone=f"+4670{i:07d}", language="sv"),
+            data={"service": f"bench-{i}", "starts_at": "2031-01-20T07:00:00+00:00", "booking_id": str(booking_id)},
+        )
+        env = Envelope.wrap(request, tenant_id=TENANT, occurred_at=datetime.now(UTC))
+        out.append((env.key.encode(), encode(env), env.headers()))
+    return out
+
+
+async def publish(bootstrap: str, topic: str, records: list) -> list[float]:
+    """Publish every record; the time each was handed to the producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        times, futures = [], []
+        for key, value, headers in records:
+            times.append(time.time())
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+        return times
+    finally:
+        await producer.stop()
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                sys.exit(f"{url} exited with {proc.returncode}")
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    sys.exit(f"{url} did not become ready")
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fake_url: str, records: list) -> dict:
+    port = infra.free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BOOKFLOW_NOTIFICATION_DATABASE_URL": db_url,
+           "BOOKFLOW_NOTIFICATION_HTTP_PORT": str(port), "BOOKFLOW_LOG_LEVEL": "WARNING",
+           "BOOKFLOW_NOTIFICATION_DISPATCH_BATCH_SIZE": str(args.batch), "BOOKFLOW_NOTIFICATION_SANDBOX_ENABLED": "false"}
+    log = open(Path(tempfile.gettempdir()) / "bench-notification-service.log", "w")  # noqa: SIM115
+    service = subprocess.Popen([sys.executable, "-m", "bookflow_notification"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_ready(f"{base}/health/ready", service)
+        token = issue_staff_token(os.environ.get("BOOKFLOW_STAFF_TOKEN_SECRET", DEV_SECRET), TENANT, "bench", ("admin",))
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+            account = {"provider": "46elks", "base_url": fake_url, "username": "bench", "password": "bench",
+                       "sender": "+46766860000", "webhook_secret": "bench-secret-0123456789"}
+            response = await client.put(f"/tenants/{TENANT}/notification-settings", json={"sms_providers": [account]})
+            response.raise_for_status()
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+        proc = psutil.Process(service.pid)
+        n, reached, peak_rss = len(records), {}, 0
+        async with httpx.AsyncClient(base_url=fake_url) as fake:
+            await fake.post("/reset")
+            publishing = asyncio.create_task(publish(bootstrap, topics.NOTIFICATION_REQUESTS, records))
+            start = time.time()
+            while len(reached) < 4:
+                peak_rss = max(peak_rss, proc.memory_info().rss)
+                counts = dict(await conn.fetch("SELECT status, count(*) FROM messages GROUP BY status"))
+                now = time.time()
+                stages = {
+                    "accepted": sum(counts.values()),
+                    "rendered": n - counts.get("queued", 0) if sum(counts.values()) == n else 0,
+                    "sent": (await fake.get("/count")).json(),
+                    "recorded": counts.get("sent", 0),
+                }
+                for stage, count in stages.items():
+                    if count >= n and stage not in reached:
+                        reached[stage] = now
+                if now - start > args.timeout:
+                    sys.exit(f"timed out: {stages}")
+                await asyncio.sleep(0.1)
+            published = await publishing
+            arrivals = (await fake.get("/arrivals")).json()
+        await conn.close()
+        first = published[0]
+        latencies = [(t - published[i]) * 1000 for i, t in arrivals]
+        return {
+            "rates": {stage: n / (t - first) for stage, t in reached.items()},
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "peak_rss_mb": peak_rss / 2**20,
+        }
+    finally:
+        service.terminate()
+        service.wait(30)
+        log.close()
+
+
+async def run_floor(bootstrap: str, fake_url: str, records: list, concurrency: int) -> float:
+    """A bare consume-and-POST loop on a fresh topic: the most a Python process can do here."""
+    topic = f"bench.floor.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, (topic,), partitions=4)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"floor-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+    await consumer.start()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=fake_url, limits=limits) as http:
+        await http.post("/reset")
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        publishing = asyncio.create_task(publish(bootstrap, topic, records))
+        done, n = 0, len(records)
+        while done < n:
+            batch = await consumer.getmany(timeout_ms=100, max_records=concurrency)
+            posts = []
+            for part in batch.values():
+                for record in part:
+                    env = Envelope.model_validate_json(record.value)
+                    text = f"Hej, bench-{env.payload['data']['service'].split('-')[1]}"
+                    posts.append(http.post("/a1/sms", data={"from": "+46766860000", "to": env.payload["customer"]["phone"], "message": text}))
+            await asyncio.gather(*posts)
+            done += len(posts)
+        published = await publishing
+        end = time.time()
+    await consumer.stop()
+    return n / (end - published[0])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=20_000, help="requests to send")
+    parser.add_argument("--batch", type=int, default=200, help="dispatcher batch size")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-notification-"))
+    kafka = infra.start_tansu() if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else infra.kafka_for_tests()
+    postgres = await asyncio.to_thread(infra.postgres_for_tests, scratch)
+    fake_port = infra.free_port()
+    fake = subprocess.Popen([sys.executable, str(HERE / "fake_provider.py"), str(fake_port)])
+    try:
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        await wait_ready(f"{fake_url}/count", fake)
+        await ensure_topics(kafka.bootstrap_servers, topics.ALL, partitions=4)
+        db_name = f"bench_notification_{uuid.uuid4().hex[:8]}"
+        db_url = await asyncio.to_thread(postgres.create_database, db_name, fresh=True)
+        await asyncio.to_thread(upgrade, ROOT / "services" / "notification" / "migrations", db_url)
+        records = requests(args.n)
+        print(f"notification benchmark: {args.n} SMS requests, dispatcher batch {args.batch}, {os.cpu_count()} cores")
+        service = await run_service(args, kafka.bootstrap_servers, db_url, fake_url, records)
+        floor = await run_floor(kafka.bootstrap_servers, fake_url, requests(args.n), args.batch)
+        await asyncio.to_thread(postgres.drop_database, db_name)
+    finally:
+        fake.terminate()
+        fake.wait(10)
+        kafka.stop()
+        postgres.stop()
+    rates = service["rates"]
+    print(f"  accepted (stored queued)   {rates['accepted']:8.0f} msg/s")
+    print(f"  rendered (claimed)         {rates['rendered']:8.0f} msg/s")
+    print(f"  sent (at the provider)     {rates['sent']:8.0f} msg/s   target 2000")
+    print(f"  recorded (sent in the DB)  {rates['recorded']:8.0f} msg/s")
+    print(f"  request -> provider call   p50 {service['p50_ms']:.0f} ms   p99 {service['p99_ms']:.0f} ms")
+    print(f"  peak RSS of the service    {service['peak_rss_mb']:.0f} MiB")
+    print(f"  floor: consume-and-POST    {floor:8.0f} msg/s")
+    print(f"  service sent / floor       {rates['sent'] / floor:8.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,236 @@
+"""The scheduler benchmark: bookflow against the job schedulers a Python team would pick instead.
+
+Each peer gets a fresh database on the same PostgreSQL and a fresh topic on the same local broker,
+loads the same timers, and publishes one Kafka message per timer at its due instant. This
+process reads the topic and measures, for every timer, how late its message arrived.
+
+Scenarios:
+  burst     N timers all due at one instant, 10k others pending: fired per second
+  burst-1M  the same with 1,000,000 others pending: the rate must hold (ratio to burst)
+  steady    1,000 timers a second for S seconds: lateness p50 / p99 / max
+
+    python bench/scheduler/run.py                      # all peers, all scenarios
+    python bench/scheduler/run.py --peers bookflow --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bookflow_contracts import topics
+from bookflow_devstack import infra
+from bookflow_runtime.kafka import ensure_topics
+
+HERE = Path(__file__).resolve().parent
+PEERS = {
+    "bookflow": HERE / "bookflow_peer.py",
+    "pgqueuer": HERE / "peers" / "pgqueuer_peer.py",
+    "procrastinate": HERE / "peers" / "procrastinate_peer.py",
+    "apscheduler": HERE / "peers" / "apscheduler_peer.py",
+}
+
+
+CLAIM_LATENESS: list[float] = []  # bookflow only: fired_at - due_at, to tell claiming from delivery
+
+
+@dataclass
+class Result:
+    peer: str
+    scenario: str
+    timers: int
+    fired_per_s: float = 0.0
+    lateness_ms: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    duplicates: int = 0
+    missing: int = 0
+    note: str = ""
+
+    def pct(self, q: float) -> float:
+        if not self.lateness_ms:
+            return float("nan")
+        ordered = sorted(self.lateness_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if name not in await admin.list_topics():
+            await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+def parse(value: bytes) -> tuple[int, float]:
+    """(timer id, due epoch) from a peer's message or from bookflow's `reminder.due` envelope."""
+    body = json.loads(value)
+    if "payload" in body and "event_id" in body:
+        from datetime import datetime
+
+        inner = body["payload"]
+        due = datetime.fromisoformat(inner["due_at"]).timestamp()
+        CLAIM_LATENESS.append((datetime.fromisoformat(inner["fired_at"]).timestamp() - due) * 1000)
+        return int(inner["payload"]["id"]), due
+    return int(body["id"]), float(body["due"])
+
+
+async def measure(bootstrap: str, topic: str, expected: int, proc: subprocess.Popen, timeout: float) -> tuple[dict[int, tuple[float, float]], int, float]:
+    """Read the topic until every timer arrived; sample the peer's memory meanwhile."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10)
+    await consumer.start()
+    parts = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in parts])
+    arrived: dict[int, tuple[float, float]] = {}
+    duplicates = 0
+    peak = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while len(arrived) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=20)
+            now = time.time()
+            for records in batch.values():
+                for r in records:
+                    timer_id, due = parse(r.value)
+                    if timer_id in arrived:
+                        duplicates += 1
+                    else:
+                        arrived[timer_id] = (due, now)
+            peak = max(peak, tree_rss(proc.pid))
+    finally:
+        await consumer.stop()
+    return arrived, duplicates, peak / 2**20
+
+
+def tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+async def run_one(peer: str, scenario: str, due: list[float], filler: int, lead: float, kafka: infra.Kafka, pg: infra.Postgres) -> Result:
+    db = f"bench_{peer}_{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(pg.create_database, db, fresh=True)
+    dsn = pg.url(db, "postgresql")
+    topic = topics.REMINDER_DUE if peer == "bookflow" else f"bench.{peer}.{uuid.uuid4().hex[:6]}"
+    if peer != "bookflow":
+        await create_topic(kafka.bootstrap_servers, topic, 4)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    due_file, ready_file = work / "due.txt", work / "ready.json"
+    due_file.write_text("".join(f"{i} {offset:.6f}\n" for i, offset in enumerate(due)))
+    cmd = [sys.executable, str(PEERS[peer]), "--dsn", dsn, "--bootstrap", kafka.bootstrap_servers, "--topic", topic,
+           "--due-file", str(due_file), "--filler", str(filler), "--lead", str(lead), "--ready-file", str(ready_file)]
+    log = open(work / "peer.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    result = Result(peer, scenario, len(due))
+    try:
+        span = max(due) if due else 0
+        arrived, result.duplicates, result.peak_rss_mb = await measure(
+            kafka.bootstrap_servers, topic, len(due), proc, timeout=lead + span + 600 + filler / 2000
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        await asyncio.to_thread(pg.drop_database, db)
+    ready = json.loads(ready_file.read_text()) if ready_file.exists() else {}
+    if ready.get("load_overran"):
+        result.note = f"loading took {ready['measured_load_s']:.1f} s > lead"
+    result.missing = len(due) - len(arrived)
+    if result.missing:
+        result.note += f" {result.missing} timers never arrived (log {work / 'peer.log'})"
+    if arrived:
+        result.lateness_ms = [max(0.0, (recv - d) * 1000) for d, recv in arrived.values()]
+        first_due = min(d for d, _ in arrived.values())
+        last = max(recv for _, recv in arrived.values())
+        result.fired_per_s = len(arrived) / max(last - first_due, 1e-3)
+    return result
+
+
+def scenarios(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
+    steady = [i / args.rate for i in range(int(args.rate * args.seconds))]
+    out = [("burst", [0.0] * args.burst, 10_000), ("steady", steady, 10_000)]
+    if args.million:
+        out.insert(1, ("burst-1M", [0.0] * args.burst, 1_000_000))
+    return out
+
+
+async def main(args: argparse.Namespace) -> list[Result]:
+    pg = await asyncio.to_thread(infra.postgres_for_tests, Path(tempfile.mkdtemp(prefix="bench-pg-")))
+    results = []
+    for name, due, filler in scenarios(args):
+        for peer in args.peers:
+            kafka = infra.start_tansu()  # a fresh, empty broker: fetch cost grows with history
+            try:
+                await ensure_topics(kafka.bootstrap_servers, topics.ALL, partitions=4)
+                result = await run_one(peer, name, due, filler, args.lead, kafka, pg)
+            finally:
+                kafka.stop()
+            results.append(result)
+            if CLAIM_LATENESS:
+                c = sorted(CLAIM_LATENESS)
+                print(f"{'':>13} claimed late p50 {c[len(c) // 2]:.1f} ms p99 {c[int(len(c) * 0.99)]:.1f} ms", flush=True)
+                CLAIM_LATENESS.clear()
+            print(f"{peer:>13} {name:<9} fired/s {result.fired_per_s:9.0f}  p50 {result.pct(0.5):8.1f} ms  "
+                  f"p99 {result.pct(0.99):8.1f} ms  max {max(result.lateness_ms, default=float('nan')):8.1f} ms  "
+                  f"peak RSS {result.peak_rss_mb:6.1f} MB  dup {result.duplicates} {result.note}", flush=True)
+    return results
+
+
+def report(results: list[Result]) -> str:
+    by = {(r.peer, r.scenario): r for r in results}
+    lines = ["| peer | scenario | timers | fired/s | lateness p50 ms | p99 ms | max ms | peak RSS MB | duplicates | note |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        lines.append(f"| {r.peer} | {r.scenario} | {r.timers} | {r.fired_per_s:.0f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | "
+                     f"{max(r.lateness_ms, default=float('nan')):.1f} | {r.peak_rss_mb:.0f} | {r.duplicates} | {r.note.strip()} |")
+    lines += ["", "Ratios bookflow / peer (fired/s: higher is better for bookflow; p99 lateness and RSS: lower is better):", ""]
+    for (peer, scenario), r in by.items():
+        mine = by.get(("bookflow", scenario))
+        if peer == "bookflow" or mine is None:
+            continue
+        lines.append(f"- {scenario} vs {peer}: fired/s x{mine.fired_per_s / max(r.fired_per_s, 1e-9):.2f}, "
+                     f"p99 lateness x{mine.pct(0.99) / max(r.pct(0.99), 1e-9):.2f}, peak RSS x{mine.peak_rss_mb / max(r.peak_rss_mb, 1e-9):.2f}")
+    for peer in {r.peer for r in results}:
+        small, big = by.get((peer, "burst")), by.get((peer, "burst-1M"))
+        if small and big and small.fired_per_s:
+            lines.append(f"- {peer}: fired/s with 1M pending / with 10k pending = {big.fired_per_s / small.fired_per_s:.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--peers", type=lambda s: s.split(","), default=list(PEERS))
+    p.add_argument("--burst", type=int, default=50_000)
+    p.add_argument("--rate", type=float, default=1000)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--lead", type=float, default=15)
+    p.add_argument("--no-million", dest="million", action="store_false")
+    p.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
+    a = p.parse_args()
+    if a.quick:
+        a.burst, a.seconds, a.million = 5000, 5, False
+    os.environ.setdefault("BOOKFLOW_NO_CONTAINERS", "1")
+    res = asyncio.run(main(a))
+    print()
+    print(report(res))
