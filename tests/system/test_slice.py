@@ -4,6 +4,7 @@ relays killed at the worst moment lose nothing and do nothing twice."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import pytest
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
 from bookflow_devstack.testing import envelope_of, header, new_tenant, wait_until
+from bookflow_runtime.auth import DEV_SECRET, issue_staff_token
 
 pytestmark = pytest.mark.system
 
@@ -28,16 +30,22 @@ def booking_request(name: str = "Åsa Öberg", **kw) -> dict:
     }
 
 
-async def get_json(url: str, **params):
+def staff(tenant: str) -> dict:
+    """A planner's bearer token for the tenant (the booking service's staff routes need one)."""
+    secret = os.environ.get("BOOKFLOW_STAFF_TOKEN_SECRET", DEV_SECRET)
+    return {"Authorization": f"Bearer {issue_staff_token(secret, tenant, 'front-desk')}"}
+
+
+async def get_json(url: str, headers: dict | None = None, **params):
     async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.get(url, params=params)
+        response = await client.get(url, params=params, headers=headers)
         response.raise_for_status()
         return response.json()
 
 
 async def post_booking(stack: Stack, tenant: str, body: dict, **headers) -> dict:
     async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.post(f"{stack.services['booking'].url}/tenants/{tenant}/bookings", json=body, headers=headers)
+        response = await client.post(f"{stack.services['booking'].url}/tenants/{tenant}/bookings", json=body, headers={**staff(tenant), **headers})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -61,7 +69,7 @@ async def test_a_booking_reaches_the_customer_and_its_reminder_comes_back(stack:
     assert message["body"].startswith("Hej Åsa Öberg, din tid för mätarbyte är bokad")
 
     async def reminders():
-        view = await get_json(f"{stack.services['booking'].url}/tenants/{tenant}/bookings/{booking['id']}")
+        view = await get_json(f"{stack.services['booking'].url}/tenants/{tenant}/bookings/{booking['id']}", staff(tenant))
         return view["reminders_received"]
 
     [reminder] = await wait_until(reminders, what="the reminder to come back from the scheduler")

@@ -1,86 +1,116 @@
-"""The booking service on the real broker and PostgreSQL."""
+"""Bookings and tenants over the staff API, on the real broker and PostgreSQL: creating, reading,
+refusing bad requests, and keeping each tenant's data to its own staff."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from bookflow_booking import MIGRATIONS
-from bookflow_booking.app import create_app
-from bookflow_booking.settings import BookingSettings
+from bookflow_booking.settings import DEV_ADMIN_TOKEN
 from bookflow_contracts import ReminderDue, topics
-from bookflow_devstack.testing import envelope, envelope_of, header, new_tenant, running_service, wait_until
+from bookflow_devstack.testing import envelope, wait_until
+from bookflow_runtime.auth import issue_staff_token
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def settings(make_database, kafka) -> BookingSettings:
-    return BookingSettings(database_url=make_database("booking", MIGRATIONS), kafka_bootstrap_servers=kafka.bootstrap_servers)
-
-
-def booking_request(**kw) -> dict:
-    return {
-        "customer": {"name": "Åsa Öberg", "phone": "+46701234567", "language": "sv"},
-        "service": "mätarbyte",
-        "starts_at": START.isoformat(),
-        "ends_at": (START + timedelta(hours=1)).isoformat(),
-        "place": {"street": "Storgatan 1", "postcode": "111 22", "city": "Stockholm"},
-        **kw,
-    }
-
-
-async def test_a_created_booking_is_announced_and_asks_for_its_notice_and_reminder(settings, kafka):
-    tenant = new_tenant()
+async def test_a_created_booking_is_announced_and_asks_for_its_notice_and_reminder(desk, kafka):
+    office = await desk.tenant()
     reminder_at = datetime.now(UTC) + timedelta(minutes=5)
-    async with running_service(create_app, settings) as (_, client):
-        response = await client.post(f"/tenants/{tenant}/bookings", json=booking_request(reminder_at=reminder_at.isoformat()),
-                                     headers={"X-Correlation-Id": "front-desk-1"})
-        assert response.status_code == 201, response.text
-        booking = response.json()
-        assert booking["state"] == "unconfirmed"
-        async with kafka.reader(topics.BOOKING_CREATED, topics.NOTIFICATION_REQUESTS, topics.TIMER_REQUESTS) as reader:
-            records = await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, count=3)
-        by_type = {envelope_of(r).type: envelope_of(r) for r in records}
-        assert set(by_type) == {"booking.created", "notification.send", "timer.set"}
-        assert {e.correlation_id for e in by_type.values()} == {"front-desk-1"}
-        assert {e.key for e in by_type.values()} == {f"booking:{booking['id']}"}
-        assert by_type["booking.created"].payload["customer"]["name"] == "Åsa Öberg"
-        assert by_type["timer.set"].payload["due_at"].startswith(reminder_at.strftime("%Y-%m-%dT%H:%M"))
+    response = await desk.client.post(office.url("/bookings"), headers={**office.headers, "X-Correlation-Id": "front-desk-1"}, json={
+        "customer": {"name": "Åsa Öberg", "phone": "+46701234567", "language": "sv"}, "service": "mätarbyte",
+        "starts_at": START.isoformat(), "estimate": "PT1H", "reminder_at": reminder_at.isoformat()})
+    assert response.status_code == 201, response.text
+    booking = response.json()
+    assert booking["state"] == "booked"  # a tenant without a flow: nothing to confirm
+    assert booking["ends_at"].startswith("2026-12-01T09:00")
+    [created] = await desk.published(office, topics.BOOKING_CREATED, "booking.created", booking_id=booking["id"])
+    [notice] = await desk.published(office, topics.NOTIFICATION_REQUESTS, "notification.send", booking_id=booking["id"])
+    [timer] = await desk.published(office, topics.TIMER_REQUESTS, "timer.set", booking_id=booking["id"])
+    assert created["customer"]["name"] == "Åsa Öberg"
+    assert notice["template_key"] == "booking-notice" and notice["channels"][0] == "sms"
+    assert timer["due_at"].startswith(reminder_at.strftime("%Y-%m-%dT%H:%M"))
+    async with kafka.reader(topics.BOOKING_CREATED) as reader:
+        await reader.poll()
+        [env] = [e for e in reader.envelopes() if e.key == f"booking:{booking['id']}"]
+    assert env.correlation_id == "front-desk-1"
 
 
-async def test_a_reminder_that_comes_due_is_recorded_on_the_booking_once(settings, kafka):
-    tenant = new_tenant()
-    async with running_service(create_app, settings) as (_, client):
-        booking = (await client.post(f"/tenants/{tenant}/bookings", json=booking_request())).json()
-        now = datetime.now(UTC)
-        due = envelope(ReminderDue(timer_key=f"booking:{booking['id']}:reminder", payload={"booking_id": booking["id"]},
-                                   due_at=now, fired_at=now, lateness_ms=3), tenant)
-        await kafka.publish_envelope(due)
-        await kafka.publish_envelope(due)
+async def test_a_reminder_that_comes_due_is_recorded_on_the_booking_once(desk, kafka):
+    office = await desk.tenant()
+    booking = await desk.book(office)
+    now = datetime.now(UTC)
+    due = envelope(ReminderDue(timer_key=f"booking:{booking['id']}:reminder", payload={"booking_id": booking["id"], "kind": "reminder"},
+                               due_at=now, fired_at=now, lateness_ms=3), office.id)
+    await kafka.publish_envelope(due)
+    await kafka.publish_envelope(due)
 
-        async def reminders():
-            return (await client.get(f"/tenants/{tenant}/bookings/{booking['id']}")).json()["reminders_received"]
+    async def reminders():
+        return (await desk.get(office, f"/bookings/{booking['id']}"))["reminders_received"]
 
-        [reminder] = await wait_until(reminders, what="the reminder to be recorded")
-        assert reminder["lateness_ms"] == 3
-
-
-async def test_bad_booking_requests_get_a_clear_error_and_change_nothing(settings, kafka):
-    tenant = new_tenant()
-    async with running_service(create_app, settings) as (_, client):
-        ends_before = booking_request(ends_at=(START - timedelta(hours=1)).isoformat())
-        response = await client.post(f"/tenants/{tenant}/bookings", json=ends_before)
-        assert response.status_code == 422
-        assert response.json() == {"error": "invalid-booking", "detail": "the booking must end after it starts"}
-        naive = booking_request(starts_at="2026-12-01T08:00:00")
-        assert (await client.post(f"/tenants/{tenant}/bookings", json=naive)).status_code == 422
-        bad_phone = booking_request(customer={"name": "X", "phone": "0701234567"})
-        assert (await client.post(f"/tenants/{tenant}/bookings", json=bad_phone)).status_code == 422
+    [reminder] = await wait_until(reminders, what="the reminder to be recorded")
+    assert reminder["lateness_ms"] == 3
 
 
-async def test_a_booking_of_one_tenant_is_not_found_under_another(settings, kafka):
-    async with running_service(create_app, settings) as (_, client):
-        booking = (await client.post(f"/tenants/{new_tenant()}/bookings", json=booking_request())).json()
-        response = await client.get(f"/tenants/{new_tenant()}/bookings/{booking['id']}")
-        assert response.status_code == 404
-        assert (await client.get(f"/tenants/x/bookings/{uuid.uuid4()}")).status_code == 404
+async def test_bad_booking_requests_get_a_clear_error_and_change_nothing(desk):
+    office = await desk.tenant()
+    start = datetime.now(UTC) + timedelta(days=3)
+    base = {"customer": {"name": "Åsa", "phone": "+46701234567"}, "service": "mätarbyte", "starts_at": start.isoformat()}
+    ends_before = {**base, "ends_at": (start - timedelta(hours=1)).isoformat()}
+    response = await desk.client.post(office.url("/bookings"), json=ends_before, headers=office.headers)
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid-booking", "detail": "the booking must end after it starts"}
+    for bad in ({**base, "starts_at": "2026-12-01T08:00:00", "estimate": "PT1H"},
+                {**base, "customer": {"name": "X", "phone": "0701234567"}, "estimate": "PT1H"},
+                {**base, "estimate": "PT1H", "ends_at": (start + timedelta(hours=1)).isoformat()},
+                {**base, "estimate": "PT1H", "slot_id": str(uuid.uuid4())}):
+        response = await desk.client.post(office.url("/bookings"), json=bad, headers=office.headers)
+        assert response.status_code in (404, 422), response.text
+    assert await desk.get(office, "/bookings") == []
+
+
+async def test_staff_need_a_token_and_a_tenant_needs_the_admin_token(desk, settings):
+    office = await desk.tenant()
+    assert (await desk.client.get(office.url("/bookings"))).status_code == 401
+    expired = issue_staff_token(settings.staff_token_secret, office.id, "p", ttl_seconds=-10)
+    assert (await desk.client.get(office.url("/bookings"), headers={"Authorization": f"Bearer {expired}"})).status_code == 401
+    response = await desk.client.put(office.url(), json={"name": "X"}, headers=office.headers)
+    assert response.status_code == 401
+    response = await desk.client.put(office.url(), json={"name": "X", "time_zone": "Mars/Olympus"},
+                                     headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"})
+    assert response.status_code == 422 and "unknown time zone" in response.text
+
+
+async def test_every_tenant_change_is_published_for_the_other_services(desk):
+    office = await desk.tenant(time_zone="Europe/Oslo", language="nb", flow="letter", letter_response_time="P7D",
+                               letter_folder="/srv/letters/pinea")
+    response = await desk.client.put(office.url(), json={"name": "Pinea AS", "time_zone": "Europe/Oslo", "flow": "letter",
+                                                         "sms_response_time": "PT30S"},
+                                     headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"})
+    assert response.status_code == 200
+    first, second = await desk.published(office, topics.TENANT_UPDATED, "tenant.updated", count=2)
+    assert first["time_zone"] == "Europe/Oslo" and first["language"] == "nb"
+    assert first["settings"]["letter_response_time"] == "P7D" and first["settings"]["letter_folder"] == "/srv/letters/pinea"
+    assert second["name"] == "Pinea AS" and second["settings"]["sms_response_time"] == "PT30S"
+    assert (await desk.get(office, ""))["flow"] == "letter"
+
+
+def _fill(path: str, values: dict) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", str(value))
+    assert "{" not in path, f"no value for a parameter of {path}"
+    return path
+
+
+async def test_staff_of_one_tenant_get_404_for_another_tenants_bookings_on_every_staff_route(desk):
+    ours, theirs = await desk.tenant(flow="confirmation"), await desk.tenant(flow="letter")
+    technician = await desk.post(theirs, "/technicians", {"name": "Ola"}, status=201)
+    booking = await desk.book(theirs, technician_id=technician["id"])
+    values = {"tenant_id": theirs.id, "booking_id": booking["id"], "technician_id": technician["id"], "name": "cancel"}
+    paths = (await desk.client.get("/openapi.json")).json()["paths"]
+    routes = [(method.upper(), path) for path, ops in paths.items() if path.startswith("/tenants/{tenant_id}")
+              for method in ops if not (path == "/tenants/{tenant_id}" and method == "put")]  # PUT is the admin's
+    assert len(routes) >= 18
+    for method, path in routes:
+        response = await desk.client.request(method, _fill(path, values), headers=ours.headers, json={},
+                                             params={"day": "2026-12-01"})
+        assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    after = await desk.get(theirs, f"/bookings/{booking['id']}")
+    assert after["state"] == "planned" and after["history"] == []

@@ -1,35 +1,145 @@
-"""Booking rules without I/O."""
+"""Booking rules without I/O: the state machine, time in the tenant's zone, replies, codes."""
 import uuid
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bookflow_booking.domain import Customer, InvalidBooking, new_booking, notice, reminder_timer
-from bookflow_contracts import Address
+from bookflow_booking import domain
+from bookflow_booking.domain import Customer, InvalidBooking, Tenant, new_booking
+from bookflow_contracts import Address, CancelTimersWithPrefix, SendNotification, SetTimer
+from bookflow_contracts.templates import TEMPLATES
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PLACE = Address(street="Storgatan 1", postcode="111 22", city="Stockholm")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def customer(**kw) -> Customer:
-    return Customer(uuid.uuid4(), "Åsa", kw.get("phone"), kw.get("email"), "sv")
+    return Customer(uuid.uuid4(), kw.get("name", "Åsa"), kw.get("phone"), kw.get("email"), "sv")
 
 
-def test_a_new_booking_is_unconfirmed_and_must_end_after_it_starts():
-    booking = new_booking(customer(phone="+46701234567"), "mätarbyte", START, START + timedelta(hours=1), PLACE)
-    assert booking.state == "unconfirmed"
+def booking(flow: str = "confirmation", **kw) -> domain.Booking:
+    return new_booking(Tenant("t", flow=flow), customer(phone="+46701234567"), "mätarbyte", START,
+                       START + timedelta(hours=1), kw.pop("place", PLACE), **kw)
+
+
+def test_a_new_booking_starts_in_its_tenants_flow_and_must_end_after_it_starts():
+    assert booking("confirmation").state == "unconfirmed"
+    assert booking("letter").state == "planned"
+    assert booking("none").state == "booked"
     with pytest.raises(InvalidBooking, match="end after it starts"):
-        new_booking(customer(phone="+46701234567"), "mätarbyte", START, START, PLACE)
+        new_booking(Tenant("t"), customer(phone="+46701234567"), "mätarbyte", START, START, PLACE)
 
 
 def test_a_customer_who_cannot_be_reached_cannot_be_booked():
     with pytest.raises(InvalidBooking, match="phone number, an e-mail address or a postal address"):
-        new_booking(customer(), "mätarbyte", START, START + timedelta(hours=1), None)
+        new_booking(Tenant("t"), customer(), "mätarbyte", START, START + timedelta(hours=1), None)
 
 
-def test_the_notice_goes_by_sms_then_e_mail_then_letter_and_is_sent_once_per_booking():
-    booking = new_booking(customer(email="asa@example.se"), "mätarbyte", START, START + timedelta(hours=1), PLACE)
-    request = notice(booking)
-    assert request.channels == ["email", "letter"]
-    assert request.idempotency_key == f"booking:{booking.id}:notice"
-    assert reminder_timer(booking, START).timer_key == f"booking:{booking.id}:reminder"
+@pytest.mark.parametrize(("state", "transition", "target"), [
+    ("unconfirmed", "confirm", "confirmed"), ("unconfirmed", "release", "cancelled"), ("confirmed", "rebook", "cancelled"),
+    ("planned", "lock", "ready-for-print"), ("ready-for-print", "print-letter", "awaiting-response"),
+    ("awaiting-response", "accept-reply", "ready-for-execution"), ("awaiting-response", "no-answer", "manual-follow-up"),
+    ("awaiting-response", "follow-up-manually", "manual-follow-up"), ("manual-follow-up", "send-to-execution", "ready-for-execution"),
+    ("manual-follow-up", "confirm-by-sms", "ready-for-execution"), ("manual-follow-up", "put-on-hold", "on-hold"),
+    ("on-hold", "reschedule", "manual-follow-up"), ("manual-follow-up", "reschedule", "manual-follow-up"),
+    ("confirmed", "reschedule", "unconfirmed"),
+])
+def test_the_state_machine_moves_bookings_along_their_flow(state, transition, target):
+    assert domain.next_state(state, transition) == target
+
+
+@pytest.mark.parametrize(("state", "transition"), [
+    ("confirmed", "confirm"), ("cancelled", "confirm"), ("confirmed", "release"), ("cancelled", "cancel"),
+    ("ready-for-print", "lock"), ("planned", "print-letter"), ("ready-for-execution", "no-answer"),
+    ("ready-for-execution", "follow-up-manually"), ("awaiting-response", "send-to-execution"), ("on-hold", "put-on-hold"),
+])
+def test_a_transition_from_the_wrong_state_is_refused_with_the_reason(state, transition):
+    with pytest.raises(domain.TransitionNotAllowed, match=f"cannot {transition} a booking that is {state}"):
+        domain.next_state(state, transition)
+
+
+def test_ten_days_before_is_counted_on_the_tenants_wall_clock_across_daylight_saving():
+    visit = datetime(2026, 3, 30, 9, 0, tzinfo=STOCKHOLM)  # summer time began on 29 March
+    reminder = domain.shift(visit, -timedelta(days=10), STOCKHOLM)
+    assert reminder.astimezone(STOCKHOLM) == datetime(2026, 3, 20, 9, 0, tzinfo=STOCKHOLM)
+    assert visit - reminder == timedelta(days=10, hours=-1)  # one hour fewer elapsed: the clocks moved
+    autumn = domain.shift(datetime(2026, 11, 2, 9, 0, tzinfo=STOCKHOLM), -timedelta(days=10), STOCKHOLM)
+    assert autumn.astimezone(STOCKHOLM) == datetime(2026, 10, 23, 9, 0, tzinfo=STOCKHOLM)
+    assert domain.shift(visit, -timedelta(seconds=30), STOCKHOLM) == visit - timedelta(seconds=30)
+
+
+def test_the_day_before_at_18_is_local_time_on_the_day_before_also_when_the_clocks_change():
+    visit = datetime(2026, 3, 29, 10, 0, tzinfo=STOCKHOLM)  # the morning summer time begins
+    due = domain.day_before_at(visit, time(18, 0), STOCKHOLM)
+    assert due == datetime(2026, 3, 28, 17, 0, tzinfo=UTC)
+    oslo = ZoneInfo("Europe/Oslo")
+    due = domain.day_before_at(datetime(2026, 10, 26, 8, 0, tzinfo=oslo), time(18, 0), oslo)
+    assert due == datetime(2026, 10, 25, 17, 0, tzinfo=UTC)  # winter time again on the 25th
+
+
+@pytest.mark.parametrize(("text", "code", "transition"), [
+    ("ABCD2345 OK", "ABCD2345", "accept-reply"), ("abcd2345 ok ", "ABCD2345", "accept-reply"),
+    ("ABCD2345   Ok", "ABCD2345", "accept-reply"), ("ABCD2345 KONTAKT", "ABCD2345", "reply-needs-follow-up"),
+    ("ABCD2345 Ok!!", "ABCD2345", "reply-needs-follow-up"), ("ABCD2345 Det er greit", "ABCD2345", "reply-needs-follow-up"),
+    ("ABCD2345", "ABCD2345", "reply-needs-follow-up"),
+])
+def test_only_exactly_ok_accepts_a_reply(text, code, transition):
+    reply = domain.parse_reply(text)
+    assert reply.code == code
+    assert domain.reply_transition(reply.answer) == transition
+    assert domain.parse_reply("   ") is None
+
+
+def test_booking_codes_are_long_unambiguous_and_differ():
+    codes = {domain.new_booking_code() for _ in range(1000)}
+    assert len(codes) == 1000
+    assert all(len(c) == 8 and not set(c) & set("01OI") for c in codes)
+
+
+def test_an_order_lacking_what_a_letter_needs_says_what_is_missing():
+    order = booking("letter", place=Address(city="Bergen"), technician_id=None)
+    assert domain.missing_for_letter(order) == ["street address", "postcode", "technician"]
+    assert domain.missing_for_letter(booking("letter", technician_id=uuid.uuid4())) == []
+
+
+def test_every_step_cancels_the_old_timers_first_and_asks_for_what_the_new_state_needs():
+    tenant = Tenant("t", flow="confirmation")
+    b = booking()
+    created = domain.on_entry(b, tenant, "create", NOW, "https://x/my/abc")
+    notice, reminder = created
+    assert isinstance(notice, SendNotification) and notice.template_key == "booking-notice"
+    assert set(notice.data) == set(TEMPLATES["booking-notice"].placeholders)
+    assert notice.data["my_pages_url"] == "https://x/my/abc" and notice.channels[0] == "letter"
+    assert isinstance(reminder, SetTimer) and reminder.due_at == domain.shift(START, -timedelta(days=10), STOCKHOLM)
+    confirmed = domain.step(b, tenant, "confirm", actor="customer", reason=None, now=NOW, my_pages_url="")
+    assert confirmed.booking.state == "confirmed" and confirmed.booking.version == 1
+    assert confirmed.messages == [CancelTimersWithPrefix(prefix=f"booking:{b.id}:")]
+    assert (confirmed.transition.from_state, confirmed.transition.to_state, confirmed.transition.actor) == ("unconfirmed", "confirmed", "customer")
+
+
+def test_a_fired_timer_counts_only_if_nothing_changed_since_it_was_set():
+    b = booking()
+    [_, reminder] = domain.on_entry(b, Tenant("t", flow="confirmation"), "create", NOW, "")
+    assert domain.still_meant(b, reminder.payload)
+    after = domain.step(b, Tenant("t"), "confirm", actor="customer", reason=None, now=NOW, my_pages_url="").booking
+    assert not domain.still_meant(after, reminder.payload)
+
+
+def test_each_request_fills_exactly_its_templates_placeholders():
+    tenant = Tenant("t", flow="letter", reply_number="+4759440000")
+    order = replace(booking("letter", technician_id=uuid.uuid4()), state="ready-for-print", booking_code="ABCD2345")
+    asked = domain.step(order, tenant, "print-letter", actor="p", reason=None, now=NOW, my_pages_url="").messages
+    letters = [m for m in asked if isinstance(m, SendNotification)]
+    for m in letters + domain.reminder_due(booking(), tenant, "confirm-reminder", NOW, "u")[:1] + [domain.appointment_reminder(order, tenant)]:
+        assert set(m.data) == set(TEMPLATES[m.template_key].placeholders), m.template_key
+    assert letters[0].channels == ["letter"] and letters[0].data["booking_code"] == "ABCD2345"
+
+
+
+def test_every_state_the_machine_reaches_is_named_in_the_contracts():
+    reached = {target for t in domain.TRANSITIONS.values() for target in t.moves.values()} | set(domain.FIRST_STATE.values())
+    assert reached <= set(domain.STATES) and {domain.UNCONFIRMED, domain.MANUAL_FOLLOW_UP} <= set(domain.STATES)

@@ -1,37 +1,166 @@
-"""Channel choice and rendering without I/O."""
+"""The notification rules without I/O: channel choice, opt-out words, consent, quiet hours,
+retries and failover, delivery reports, cost; and templates."""
 import uuid
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bookflow_contracts import Address, CustomerSnapshot, SendNotification
-from bookflow_notification.domain import CannotRender, choose_channel, render
+from bookflow_contracts import Address, CustomerSnapshot
+from bookflow_contracts.templates import TEMPLATES
+from bookflow_notification import domain, templating
+from bookflow_notification.default_templates import DEFAULTS, LANGUAGES
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
-def request(channels, **customer) -> SendNotification:
-    return SendNotification(
-        idempotency_key="k", customer=CustomerSnapshot(customer_id=uuid.uuid4(), name="Jan", **customer),
-        channels=channels, template_key="booking-notice",
-    )
+def customer(**kw) -> CustomerSnapshot:
+    return CustomerSnapshot(customer_id=uuid.uuid4(), name="Jan", **kw)
+
+
+def route(channels, start=0, *, marketing=False, consent=None, opted_out=False, **kw):
+    return domain.choose_route(customer(**kw), channels, start, marketing=marketing, consent=consent, sms_opted_out=opted_out)
 
 
 def test_the_first_channel_the_customer_can_be_reached_by_is_chosen():
-    assert choose_channel(request(["sms", "email"], email="jan@example.nl")) == ("email", "jan@example.nl")
-    assert choose_channel(request(["sms", "email"], phone="+31612345678", email="jan@example.nl")) == ("sms", "+31612345678")
-    letter = choose_channel(request(["letter"], address=Address(street="Kerkstraat 1", postcode="1017 GC", city="Amsterdam")))
-    assert letter == ("letter", "Jan, Kerkstraat 1, 1017 GC Amsterdam")
-    assert choose_channel(request(["sms"], email="jan@example.nl")) is None
+    assert route(["sms", "email"], email="jan@example.nl") == domain.Route(1, "email", "jan@example.nl")
+    assert route(["sms", "email"], phone="+31612345678", email="jan@example.nl") == domain.Route(0, "sms", "+31612345678")
+    letter = route(["letter"], address=Address(street="Kerkstraat 1", postcode="1017 GC", city="Amsterdam"))
+    assert letter == domain.Route(0, "letter", "Jan, Kerkstraat 1, 1017 GC Amsterdam")
+    assert route(["sms"], email="jan@example.nl").status == "failed"
+    assert route(["sms", "email"], 1, phone="+31612345678", email="jan@example.nl").channel == "email"  # falling back
 
 
-def test_templates_render_in_the_customers_language_and_refuse_missing_values():
-    data = {"customer": {"name": "Jan"}, "service": "APK", "starts_at": "12 mei 10:00"}
-    assert render("booking-notice", "nl", data) == "Hallo Jan, uw afspraak voor APK staat op 12 mei 10:00."
-    assert render("booking-notice", "fi", data).startswith("Hello Jan")
-    with pytest.raises(CannotRender, match="starts_at"):
-        render("booking-notice", "en", {"customer": {"name": "Jan"}, "service": "APK"})
+def test_a_customer_who_answered_stop_gets_no_sms_but_other_channels_still_work():
+    assert route(["sms"], phone="+46701", opted_out=True) == domain.Withheld("suppressed", "the customer answered STOP to SMS from this tenant")
+    assert route(["sms", "email"], phone="+46701", email="a@b.se", opted_out=True).channel == "email"
+
+
+def test_marketing_goes_only_to_customers_who_consented():
+    assert route(["sms"], marketing=True, consent=None, phone="+46701").status == "suppressed"
+    assert route(["sms"], marketing=True, consent=False, phone="+46701").status == "suppressed"
+    assert route(["sms"], marketing=True, consent=True, phone="+46701").channel == "sms"
+    assert route(["sms"], marketing=False, consent=False, phone="+46701").channel == "sms"  # service messages need none
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", " Stopp ", "STOPP!", "unsubscribe", "Avsluta", "afmeld", "STOP ALL"])
+def test_stop_and_its_synonyms_opt_out(text):
+    assert domain.opt_out_intent(text) == "stop"
+
+
+@pytest.mark.parametrize("text", ["OK", "ABC123 OK", "KONTAKT", "ABC123 KONTAKT", "CANCEL", "Avbryt", "ABC123 STOP", "stop sending me the letter please", "Nej"])
+def test_booking_answers_and_cancel_are_never_an_opt_out(text):
+    assert domain.opt_out_intent(text) is None
+
+
+def test_start_opts_back_in():
+    assert domain.opt_out_intent("start") == "start"
+
+
+def quiet(local: datetime, start=time(21), end=time(8)):
+    return domain.quiet_until(local.replace(tzinfo=STOCKHOLM).astimezone(UTC), "Europe/Stockholm", start, end)
+
+
+def test_sms_in_the_evening_waits_until_eight_the_next_morning_local_time():
+    assert quiet(datetime(2031, 1, 14, 23, 0)) == datetime(2031, 1, 15, 8, 0, tzinfo=STOCKHOLM)
+    assert quiet(datetime(2031, 1, 14, 21, 0)) == datetime(2031, 1, 15, 8, 0, tzinfo=STOCKHOLM)
+    assert quiet(datetime(2031, 1, 15, 3, 0)) == datetime(2031, 1, 15, 8, 0, tzinfo=STOCKHOLM)
+    assert quiet(datetime(2031, 1, 15, 8, 0)) is None
+    assert quiet(datetime(2031, 1, 15, 20, 59)) is None
+
+
+def test_quiet_hours_follow_daylight_saving_and_may_lie_within_one_day():
+    # the night the clocks go forward in Sweden (30 March 2031): 08:00 is still 08:00 local
+    assert quiet(datetime(2031, 3, 29, 22, 0)) == datetime(2031, 3, 30, 8, 0, tzinfo=STOCKHOLM)
+    assert quiet(datetime(2031, 1, 15, 12, 30), time(12), time(13)) == datetime(2031, 1, 15, 13, 0, tzinfo=STOCKHOLM)
+    assert quiet(datetime(2031, 1, 15, 13, 30), time(12), time(13)) is None
+    assert quiet(datetime(2031, 1, 15, 23, 0), time(0), time(0)) is None  # equal ends: no quiet hours
+
+
+NOW = datetime(2031, 1, 15, 10, 0, tzinfo=UTC)
+POLICY = domain.RetryPolicy(attempts_per_provider=3, first_backoff_seconds=2)
+
+
+def test_a_transient_provider_error_is_retried_with_growing_backoff_then_the_next_provider_takes_over():
+    first = domain.after_failure(attempts=1, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW)
+    second = domain.after_failure(attempts=2, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW)
+    assert first == domain.RetryLater(NOW + timedelta(seconds=2), 1)
+    assert second == domain.RetryLater(NOW + timedelta(seconds=4), 2)
+    assert domain.after_failure(attempts=3, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW) == domain.NextProvider(1)
+    assert domain.after_failure(attempts=3, provider_index=1, provider_count=2, retryable=True, policy=POLICY, now=NOW) == domain.ChannelFailed()
+
+
+def test_a_refusal_goes_to_the_next_provider_at_once():
+    assert domain.after_failure(attempts=1, provider_index=0, provider_count=2, retryable=False, policy=POLICY, now=NOW) == domain.NextProvider(1)
+    assert domain.after_failure(attempts=1, provider_index=0, provider_count=1, retryable=False, policy=POLICY, now=NOW) == domain.ChannelFailed()
+
+
+def test_delivery_reports_only_move_a_message_forward():
+    assert domain.report_moves("sent", "delivered")
+    assert domain.report_moves("sending", "sent")
+    assert not domain.report_moves("delivered", "delivered")  # the same report twice
+    assert not domain.report_moves("delivered", "sent")  # late and out of order
+    assert not domain.report_moves("delivered", "failed")
+    assert domain.report_moves("sent", "failed")
+
+
+def test_a_delivered_sms_costs_its_segments_times_the_tenants_price():
+    assert domain.cost(1, Decimal("0.80")) == Decimal("0.80")
+    assert domain.cost(3, Decimal("0.80")) == Decimal("2.40")
+
+
+# --- templates -------------------------------------------------------------------------------
+
+VALUES = {"customer": {"name": "Åsa"}, "tenant": {"name": "Acme"}}
+
+
+def test_every_template_the_flows_send_has_a_valid_default_in_every_language():
+    assert set(DEFAULTS) == set(TEMPLATES)
+    for key in TEMPLATES:
+        for language in LANGUAGES:
+            subject, body = DEFAULTS[key][language]
+            templating.check(key, subject)
+            templating.check(key, body)
+            rendered = templating.render(subject, body, key, {**templating.sample_values(key), **VALUES}, zone="Europe/Oslo", language=language)
+            assert rendered.body and "None" not in rendered.body
+
+
+def test_times_are_written_in_the_tenants_zone_and_the_customers_language():
+    values = {**VALUES, "service": "mätarbyte", "starts_at": "2027-01-12T07:00:00+00:00"}
+    sv = templating.render(*DEFAULTS["booking-notice"]["sv"], "booking-notice", values, zone="Europe/Stockholm", language="sv")
+    assert sv.body == "Hej Åsa, din tid för mätarbyte är bokad tisdag 12 januari 2027 08:00. /Acme"
+    nl = templating.render("", "{{ starts_at|date }} om {{ starts_at|time }}", "booking-notice", values, zone="Europe/Amsterdam", language="nl")
+    assert nl.body == "dinsdag 12 januari 2027 om 08:00"
+
+
+def test_optional_placeholders_the_request_leaves_out_are_empty():
+    values = {**VALUES, "service": "APK", "starts_at": "2027-01-12T07:00:00+00:00", "my_pages_url": "https://x.test/p"}
+    body = templating.render(*DEFAULTS["booking-notice"]["en"], "booking-notice", values, zone="UTC", language="en").body
+    assert body.endswith("Confirm or rebook on My pages: https://x.test/p /Acme")
+    assert "place" not in body
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused_with_its_line():
+    with pytest.raises(templating.TemplateRejected) as refused:
+        templating.check("booking-notice", "Hej {{ customer.name }},\nvälkommen {{ start_time }}")
+    assert refused.value.line == 2
+    assert "unknown placeholder 'start_time'" in refused.value.reason
+
+
+def test_a_template_with_a_syntax_error_is_refused_with_its_line_and_reason():
+    with pytest.raises(templating.TemplateRejected) as refused:
+        templating.check("booking-notice", "Hej\n{% if service %}\n{{ service }")
+    assert refused.value.line == 3
+    assert "unexpected '}'" in refused.value.reason
+
+
+def test_loop_variables_a_template_defines_are_not_unknown():
+    templating.check("booking-notice", "{% for part in service.split() %}{{ part }}{% endfor %}")
+    with pytest.raises(templating.TemplateRejected, match="unknown filter"):
+        templating.check("booking-notice", "{{ service|attr('__class__') }}x{{ service|nope }}")
 
 
 def test_templates_cannot_reach_outside_their_data():
-    from bookflow_notification.domain import _env
-
-    with pytest.raises(Exception, match="unsafe|not safely|access"):
-        _env.from_string("{{ ''.__class__.__mro__[1].__subclasses__() }}").render()
+    with pytest.raises(templating.CannotRender, match="unsafe|not safely|access"):
+        templating.render("", "{{ service.__class__.__mro__[1].__subclasses__() }}", "booking-notice", {"service": "x"}, zone="UTC", language="en")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bookflow_contracts import CancelTimer, CancelTimersWithPrefix, SetTimer, topics
-from bookflow_devstack.testing import envelope, envelope_of, header, new_tenant, running_service, wait_until
+from bookflow_devstack.testing import envelope, envelope_of, header, new_tenant, running_service
 from bookflow_scheduler import MIGRATIONS
 from bookflow_scheduler.app import create_app
 from bookflow_scheduler.settings import SchedulerSettings

@@ -4,6 +4,7 @@
     bookflow test      the whole test suite (what CI runs)
     bookflow topics    topics with message counts and each consumer group's lag
     bookflow tail T    a topic's messages as JSON lines (decoded envelopes)
+    bookflow bench B   a benchmark from bench/ (scheduler, notification)
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ def run_tests(args: argparse.Namespace) -> int:
     return result.returncode
 
 
+def bench_command(args: argparse.Namespace) -> int:
+    """Install the benchmark's peers (bench/requirements.txt) and run bench/<name>/run.py."""
+    script = ROOT / "bench" / args.name / "run.py"
+    if not script.exists():
+        print(f"bookflow bench: no benchmark {args.name!r} (bench/*/run.py)", file=sys.stderr)
+        return 1
+    requirements = ROOT / "bench" / "requirements.txt"
+    if requirements.exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)], check=True)
+    return subprocess.run([sys.executable, str(script), *args.bench_args], cwd=ROOT).returncode
+
+
 def topics_command(args: argparse.Namespace) -> int:
     from bookflow_devstack import ops
 
@@ -132,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("test", help="run the test suite; extra arguments go to pytest")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=run_tests)
+    p = sub.add_parser("bench", help="run a benchmark: bench/<name>/run.py (extra arguments go to it)")
+    p.add_argument("name")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=bench_command)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     p = sub.add_parser("topics", help="topics, message counts and consumer-group lag")
     p.add_argument("--bootstrap-servers", default=bootstrap)
@@ -143,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-f", "--follow", action="store_true", help="keep waiting for new messages")
     p.add_argument("-n", "--limit", type=int, default=None)
     p.set_defaults(func=tail_command)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "test":
+        args.pytest_args = [*extra, *args.pytest_args]  # `bookflow test -q -k flow`: pytest's options
+    elif extra and args.command == "bench":
+        args.bench_args = [*extra, *args.bench_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
 
 

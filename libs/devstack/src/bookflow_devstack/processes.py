@@ -137,11 +137,17 @@ class Stack:
             url = self.database_urls.get(name) or self.postgres.create_database(f"{self.database_prefix}{name}", fresh=fresh)
             svc = ServiceProcess(
                 name, self.ports[name],
-                service_env(name, self.kafka, url, self.ports[name], self.extra_env.get(name)),
+                service_env(name, self.kafka, url, self.ports[name], {**self._links(name), **self.extra_env.get(name, {})}),
                 self.log_dir / f"{name}.log",
             )
             svc.migrate()
             self.services[name] = svc
+
+    def _links(self, name: str) -> dict[str, str]:
+        """Where a service finds the others it calls over HTTP."""
+        if name == "booking" and "notification" in self.ports:
+            return {"BOOKFLOW_BOOKING_NOTIFICATION_URL": f"http://127.0.0.1:{self.ports['notification']}"}
+        return {}
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 60) -> None:
         """Start the services and wait until each is ready; on failure stop them all and raise."""

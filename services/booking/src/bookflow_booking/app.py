@@ -1,16 +1,27 @@
-"""Composition root of the booking service: its consumers and its HTTP API."""
+"""Composition root of the booking service: its consumers, the staff API, tenant administration
+and the customers' My pages."""
+import logging
+
 from fastapi import FastAPI
 
-from bookflow_booking import api, consumers
-from bookflow_booking.settings import BookingSettings
+from bookflow_booking import api, consumers, handlers, my_pages, tenants
+from bookflow_booking.settings import DEV_ADMIN_TOKEN, BookingSettings
 from bookflow_runtime.service import ServiceRuntime
 
+_log = logging.getLogger(__name__)
 
-def create_app(settings: BookingSettings) -> FastAPI:
+
+def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         title="bookflow booking",
-        description="Customers and bookings; publishes `booking.created`, asks for notices and timers.",
+        description="Tenants, technicians, slots and bookings and their state machine; runs flows A and B.",
     )
-    runtime.consume(consumers.reminders)
-    return runtime.http_app([api.router])
+    if settings.admin_token == DEV_ADMIN_TOKEN:
+        _log.warning("using the development admin token: set BOOKFLOW_BOOKING_ADMIN_TOKEN")
+    deps = deps or handlers.Deps(link_secret=settings.link_secret, public_url=settings.customer_url())
+    for consumer in consumers.consumers(deps):
+        runtime.consume(consumer)
+    app = runtime.http_app([tenants.router, api.router, my_pages.router])
+    app.state.deps = deps
+    return app

@@ -1,6 +1,13 @@
-"""Where messages enter the booking service."""
+"""Where messages enter the booking service: timers handed back and customers' replies."""
+from functools import partial
+
 from bookflow_booking import handlers
-from bookflow_contracts import ReminderDue, topics
+from bookflow_contracts import ReminderDue, ReplyReceived, topics
 from bookflow_runtime.consumer import Consumer
 
-reminders = Consumer(name="reminders", topic=topics.REMINDER_DUE, handlers={ReminderDue: handlers.record_reminder})
+
+def consumers(deps: handlers.Deps) -> list[Consumer]:
+    return [
+        Consumer(name="reminders", topic=topics.REMINDER_DUE, handlers={ReminderDue: partial(handlers.reminder_due, deps=deps)}),
+        Consumer(name="replies", topic=topics.REPLY_RECEIVED, handlers={ReplyReceived: partial(handlers.reply_received, deps=deps)}),
+    ]

@@ -1,15 +1,188 @@
-"""Booking rules, free of I/O."""
+"""Booking rules, free of I/O: the one state machine every change of state goes through, a
+tenant's settings, when reminders fall in the tenant's zone, and the messages each step asks for.
+
+Flow A (seed 000, confirmation flow):  unconfirmed -> confirmed | cancelled (rebooked, released)
+Flow B (seed 002, letter booking):     planned -> ready-for-print -> awaiting-response
+                                        -> ready-for-execution | manual-follow-up <-> on-hold
+Flow "none":                           booked
+"""
 from __future__ import annotations
 
+import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from bookflow_contracts import Address, BookingCreated, CustomerSnapshot, SendNotification, SetTimer
+from bookflow_contracts import BOOKING_STATES
+from bookflow_contracts import WORK_LIST_STATES as CONTRACT_WORK_LIST_STATES
+from bookflow_contracts import (
+    Address,
+    BookingCreated,
+    CancelTimersWithPrefix,
+    CustomerSnapshot,
+    Message,
+    OrderTransitioned,
+    SendNotification,
+    SetTimer,
+    TenantUpdated,
+)
+
+# --- states ----------------------------------------------------------------------------------
+
+UNCONFIRMED = "unconfirmed"
+CONFIRMED = "confirmed"
+BOOKED = "booked"
+PLANNED = "planned"
+READY_FOR_PRINT = "ready-for-print"
+AWAITING_RESPONSE = "awaiting-response"
+READY_FOR_EXECUTION = "ready-for-execution"
+MANUAL_FOLLOW_UP = "manual-follow-up"
+ON_HOLD = "on-hold"
+CANCELLED = "cancelled"
+
+STATES = BOOKING_STATES  # named in the contracts, so consumers of order.transitioned know them
+WORK_LIST_STATES = CONTRACT_WORK_LIST_STATES
+"""What a technician sees (A5, B8): bookings the customer confirmed, or that need no confirming."""
+FLOWS = ("confirmation", "letter", "none")
+FIRST_STATE = {"confirmation": UNCONFIRMED, "letter": PLANNED, "none": BOOKED}
 
 
 class InvalidBooking(ValueError):
     """The booking request breaks a rule; the message says which."""
+
+
+class TransitionNotAllowed(ValueError):
+    """The transition does not start from the booking's state; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A named move; `moves` maps each state it may start from to where it leads."""
+
+    name: str
+    moves: Mapping[str, str]
+
+
+def _to(target: str, *sources: str) -> dict[str, str]:
+    return {s: target for s in sources}
+
+
+_ACTIVE = tuple(s for s in STATES if s != CANCELLED)
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        Transition("confirm", _to(CONFIRMED, UNCONFIRMED)),  # A2: the customer confirms on My pages
+        Transition("rebook", _to(CANCELLED, UNCONFIRMED, CONFIRMED, BOOKED)),  # A2: the old booking of a rebooking
+        Transition("release", _to(CANCELLED, UNCONFIRMED)),  # A4: still unconfirmed at the deadline
+        Transition("cancel", _to(CANCELLED, *_ACTIVE)),
+        Transition("lock", _to(READY_FOR_PRINT, PLANNED)),  # B1
+        Transition("print-letter", _to(AWAITING_RESPONSE, READY_FOR_PRINT)),  # B2 (PC_TRANSITION_PRINTED)
+        Transition("send-booking-sms", _to(AWAITING_RESPONSE, READY_FOR_PRINT)),  # B2 by SMS instead of letter
+        Transition("accept-reply", _to(READY_FOR_EXECUTION, AWAITING_RESPONSE, MANUAL_FOLLOW_UP)),  # B3 "OK"
+        Transition("reply-needs-follow-up", _to(MANUAL_FOLLOW_UP, AWAITING_RESPONSE, READY_FOR_EXECUTION)),  # B3
+        Transition("no-answer", _to(MANUAL_FOLLOW_UP, AWAITING_RESPONSE)),  # B4
+        Transition("follow-up-manually", _to(MANUAL_FOLLOW_UP, AWAITING_RESPONSE)),  # B5
+        Transition("send-to-execution", _to(READY_FOR_EXECUTION, MANUAL_FOLLOW_UP)),  # B7, no SMS
+        Transition("confirm-by-sms", _to(READY_FOR_EXECUTION, MANUAL_FOLLOW_UP)),  # B7, booking confirmation SMS
+        Transition("put-on-hold", _to(ON_HOLD, MANUAL_FOLLOW_UP)),  # B7
+        Transition("resume", _to(MANUAL_FOLLOW_UP, ON_HOLD)),
+        # A new time asks the customer again (flow A) or goes back to the planner's desk (flow B).
+        Transition("reschedule", {UNCONFIRMED: UNCONFIRMED, CONFIRMED: UNCONFIRMED, BOOKED: BOOKED,
+                                  MANUAL_FOLLOW_UP: MANUAL_FOLLOW_UP, ON_HOLD: MANUAL_FOLLOW_UP}),
+    )
+}
+
+
+def next_state(state: str, transition: str) -> str:
+    """Where `transition` leads from `state`; TransitionNotAllowed if it does not start there."""
+    move = TRANSITIONS.get(transition)
+    if move is None:
+        raise TransitionNotAllowed(f"there is no transition {transition!r}")
+    if state not in move.moves:
+        allowed = ", ".join(sorted(move.moves))
+        raise TransitionNotAllowed(f"cannot {transition} a booking that is {state} (only from: {allowed})")
+    return move.moves[state]
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A business and how its bookings are followed up. Timings are durations, so a test tenant
+    can run a whole flow in seconds; a tenant nobody configured gets these defaults."""
+
+    id: str
+    name: str = ""
+    time_zone: str = "Europe/Stockholm"
+    language: str = "sv"
+    flow: str = "none"
+    reminder_before: timedelta = timedelta(days=10)  # A3: "senast 10 dagar innan"
+    release_after_reminder: timedelta = timedelta(days=3)  # A4
+    letter_response_time: timedelta = timedelta(days=14)  # B4, letter booking
+    sms_response_time: timedelta = timedelta(days=2)  # B4, SMS booking
+    appointment_reminder_at: time = time(18, 0)  # B6: the day before at this local time
+    letter_folder: str | None = None
+    channels: tuple[str, ...] = ("sms", "email", "letter")
+    reply_number: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def updated_event(self) -> TenantUpdated:
+        return TenantUpdated(
+            tenant_id=self.id, name=self.name, time_zone=self.time_zone, language=self.language,
+            settings={
+                "flow": self.flow, "reminder_before": _iso(self.reminder_before),
+                "release_after_reminder": _iso(self.release_after_reminder),
+                "letter_response_time": _iso(self.letter_response_time),
+                "sms_response_time": _iso(self.sms_response_time),
+                "appointment_reminder_at": self.appointment_reminder_at.isoformat(),
+                "letter_folder": self.letter_folder, "channels": list(self.channels), "reply_number": self.reply_number,
+            },
+        )
+
+
+def _iso(delta: timedelta) -> str:
+    """A duration as ISO 8601 (P10D, PT30S, P1DT2H)."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "" if days else "T0S")
+
+
+# --- time in the tenant's zone ---------------------------------------------------------------
+
+
+def shift(instant: datetime, delta: timedelta, zone: ZoneInfo) -> datetime:
+    """`instant` moved by `delta`, whole days counted on the tenant's wall clock: "10 days before
+    09:00" is 09:00 local ten days earlier, also across a daylight-saving change; the part of
+    `delta` under a day is elapsed time."""
+    days = timedelta(days=delta.days) if delta >= timedelta(0) else -timedelta(days=(-delta).days)
+    rest = delta - days
+    local = instant.astimezone(zone)
+    moved = datetime.combine(local.date() + days, local.time(), tzinfo=zone)
+    return (moved + rest).astimezone(UTC) if rest else moved.astimezone(UTC)
+
+
+def day_before_at(instant: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The day before `instant` (in the tenant's zone) at the local time `at` (B6)."""
+    local_day = instant.astimezone(zone).date() - timedelta(days=1)
+    return datetime.combine(local_day, at, tzinfo=zone).astimezone(UTC)
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a local calendar day starts and ends."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    return start.astimezone(UTC), datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+
+
+# --- customers and bookings ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -29,49 +202,196 @@ class Customer:
 
 @dataclass(frozen=True)
 class Booking:
+    """A booking, or in flow B a work order."""
+
     id: uuid.UUID
+    tenant_id: str
     customer: Customer
     service: str
     starts_at: datetime
     ends_at: datetime
     place: Address | None
     state: str
+    flow: str = "none"
+    technician_id: uuid.UUID | None = None
+    sequence: int | None = None
+    slot_id: uuid.UUID | None = None
+    booking_code: str | None = None
+    version: int = 0
+    rebooked_from: uuid.UUID | None = None
+    hold_until: date | None = None
+
+    @property
+    def estimate(self) -> timedelta:
+        return self.ends_at - self.starts_at
 
 
-def new_booking(customer: Customer, service: str, starts_at: datetime, ends_at: datetime, place: Address | None) -> Booking:
-    """A new booking, not yet confirmed by the customer."""
+def new_booking(tenant: Tenant, customer: Customer, service: str, starts_at: datetime, ends_at: datetime,
+                place: Address | None, *, technician_id: uuid.UUID | None = None, slot_id: uuid.UUID | None = None,
+                sequence: int | None = None, rebooked_from: uuid.UUID | None = None, flow: str | None = None) -> Booking:
+    """A new booking in the first state of the tenant's flow."""
     if ends_at <= starts_at:
         raise InvalidBooking("the booking must end after it starts")
     if not (customer.phone or customer.email or (place and place.street)):
         raise InvalidBooking("the customer needs a phone number, an e-mail address or a postal address")
-    return Booking(uuid.uuid4(), customer, service, starts_at, ends_at, place, "unconfirmed")
+    flow = flow or tenant.flow
+    return Booking(uuid.uuid4(), tenant.id, customer, service, starts_at, ends_at, place, FIRST_STATE[flow], flow,
+                   technician_id, sequence, slot_id, rebooked_from=rebooked_from)
+
+
+def missing_for_letter(booking: Booking) -> list[str]:
+    """What a booking letter needs and the order lacks (B1); empty when it can be locked."""
+    place = booking.place or Address()
+    missing = [what for what, value in (("street address", place.street), ("postcode", place.postcode),
+                                        ("customer name", booking.customer.name.strip())) if not value]
+    if booking.technician_id is None:
+        missing.append("technician")
+    return missing
+
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on a phone
+
+
+def new_booking_code(choose: Callable[[str], str] = secrets.choice, length: int = 8) -> str:
+    """A hard-to-guess booking code (32^8, about 10^12 possibilities) for replies by SMS (B1)."""
+    return "".join(choose(_CODE_ALPHABET) for _ in range(length))
+
+
+# --- replies (B3) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: str
+    answer: str
+
+
+def parse_reply(text: str) -> Reply | None:
+    """`CODE message`: the code first, then the answer. None when the text has no code at all."""
+    parts = text.strip().split(maxsplit=1)
+    if not parts:
+        return None
+    return Reply(parts[0].upper(), parts[1] if len(parts) > 1 else "")
+
+
+def reply_transition(answer: str) -> str:
+    """Exactly "OK" (case and surrounding blanks aside) accepts; "KONTAKT", "Ok!!" or anything
+    else needs a person (seed 002, "Respons fra kunde")."""
+    return "accept-reply" if answer.strip().upper() == "OK" else "reply-needs-follow-up"
+
+
+# --- what each step asks of other services ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state change with everything it needs published."""
+
+    booking: Booking
+    transition: OrderTransitioned
+    messages: list[Message] = field(default_factory=list)
+
+
+def timer_prefix(booking_id: uuid.UUID) -> str:
+    return f"booking:{booking_id}:"
+
+
+def timer(booking: Booking, name: str, due_at: datetime) -> SetTimer:
+    """A timer handed back as `reminder.due`; the payload says which state and version it was
+    set for, so a firing after any later change is recognised and sends nothing."""
+    return SetTimer(
+        timer_key=f"booking:{booking.id}:{name}", due_at=due_at,
+        payload={"booking_id": str(booking.id), "kind": name, "state": booking.state, "version": booking.version},
+    )
+
+
+def still_meant(booking: Booking, payload: Mapping) -> bool:
+    """True when a fired timer still fits the booking: nothing changed since it was set."""
+    return booking.state == payload.get("state") and booking.version == payload.get("version")
+
+
+def notification(booking: Booking, template: str, channels: Iterable[str], data: dict, *, tenant: Tenant) -> SendNotification:
+    """Ask for `template`; the key makes the same step of the same version send once."""
+    channels = list(channels)
+    return SendNotification(
+        idempotency_key=f"booking:{booking.id}:v{booking.version}:{template}",
+        customer=booking.customer.snapshot(booking.place),
+        channels=[c for c in channels if c in tenant.channels] or channels,
+        template_key=template,
+        data={"service": booking.service, "starts_at": booking.starts_at.isoformat(), "booking_id": str(booking.id), **data},
+        booking_id=booking.id,
+    )
+
+
+def place_text(place: Address | None) -> str:
+    if place is None:
+        return ""
+    return ", ".join(p for p in (place.street, " ".join(x for x in (place.postcode, place.city) if x)) if p)
 
 
 def created_event(booking: Booking) -> BookingCreated:
     return BookingCreated(
         booking_id=booking.id, customer=booking.customer.snapshot(booking.place), service=booking.service,
         starts_at=booking.starts_at, ends_at=booking.ends_at, place=booking.place, state=booking.state,
+        resource_id=booking.technician_id, flow=booking.flow,
     )
 
 
-def notice(booking: Booking) -> SendNotification:
-    """The notice telling the customer about the booking, by SMS, else e-mail, else letter."""
-    c = booking.customer
-    channels = [ch for ch, ok in (("sms", c.phone), ("email", c.email), ("letter", booking.place)) if ok]
-    return SendNotification(
-        idempotency_key=f"booking:{booking.id}:notice",
-        customer=c.snapshot(booking.place),
-        channels=channels,
-        template_key="booking-notice",
-        data={"service": booking.service, "starts_at": booking.starts_at.isoformat(), "booking_id": str(booking.id)},
-        booking_id=booking.id,
-    )
+def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, my_pages_url: str) -> list[Message]:
+    """What a booking asks for when it enters its state by `transition` (or by creation)."""
+    place = place_text(booking.place)
+    if booking.state in (UNCONFIRMED, BOOKED) and transition in ("create", "reschedule"):
+        notice = notification(booking, "booking-notice", ("letter", "sms", "email") if booking.state == UNCONFIRMED
+                              else tenant.channels, {"place": place, "my_pages_url": my_pages_url}, tenant=tenant)
+        if booking.state == BOOKED:
+            return [notice]
+        reminder_at = max(shift(booking.starts_at, -tenant.reminder_before, tenant.zone), now)
+        return [notice, timer(booking, "confirm-reminder", reminder_at)]  # A1, A3
+    if transition in ("print-letter", "send-booking-sms"):
+        letter = transition == "print-letter"
+        wait = tenant.letter_response_time if letter else tenant.sms_response_time
+        data = {"place": place, "booking_code": booking.booking_code, "reply_number": tenant.reply_number or ""}
+        return [notification(booking, "order-letter", ["letter"] if letter else ["sms"], data, tenant=tenant),
+                timer(booking, "booking-reminder", now + wait)]  # B2, B4
+    if booking.state == READY_FOR_EXECUTION:
+        asked: list[Message] = []
+        if transition == "confirm-by-sms":
+            asked.append(notification(booking, "booking-confirmation", ["sms"], {"place": place}, tenant=tenant))
+        remind_at = day_before_at(booking.starts_at, tenant.appointment_reminder_at, tenant.zone)
+        if booking.starts_at > now:
+            asked.append(timer(booking, "appointment-reminder", max(remind_at, now)))  # B6
+        return asked
+    if transition == "release":
+        return [notification(booking, "booking-released", tenant.channels, {}, tenant=tenant)]
+    if transition == "no-answer" and booking.customer.phone:  # B4: only if the order has a phone number
+        data = {"booking_code": booking.booking_code, "reply_number": tenant.reply_number or ""}
+        return [notification(booking, "booking-reminder", ["sms"], data, tenant=tenant)]
+    return []
 
 
-def reminder_timer(booking: Booking, due_at: datetime) -> SetTimer:
-    """Ask the scheduler to hand a reminder back at `due_at`."""
-    return SetTimer(
-        timer_key=f"booking:{booking.id}:reminder",
-        due_at=due_at,
-        payload={"booking_id": str(booking.id), "kind": "reminder"},
-    )
+def step(booking: Booking, tenant: Tenant, transition: str, *, actor: str, reason: str | None, now: datetime,
+         my_pages_url: str, **changes) -> Step:
+    """Apply `transition`: the booking after it, the `order.transitioned` event, and the timers
+    and messages it asks for. Every step first cancels the booking's pending timers, so no
+    reminder meant for the old state is ever sent (and the firing check catches any race)."""
+    target = next_state(booking.state, transition)
+    after = replace(booking, state=target, version=booking.version + 1, **changes)
+    event = OrderTransitioned(booking_id=booking.id, from_state=booking.state, to_state=target,
+                              transition=transition, actor=actor, reason=reason)
+    messages: list[Message] = [CancelTimersWithPrefix(prefix=timer_prefix(booking.id))]
+    messages += on_entry(after, tenant, transition, now, my_pages_url)
+    return Step(after, event, messages)
+
+
+def reminder_due(booking: Booking, tenant: Tenant, kind: str, due_at: datetime, my_pages_url: str) -> list[Message]:
+    """A3: the unconfirmed booking's SMS reminder with the link, and the release timer (A4)."""
+    if kind != "confirm-reminder":
+        return []
+    reminder = notification(booking, "confirm-reminder", ["sms", "email"],
+                            {"my_pages_url": my_pages_url}, tenant=tenant)
+    return [reminder, timer(booking, "release", shift(due_at, tenant.release_after_reminder, tenant.zone))]
+
+
+def appointment_reminder(booking: Booking, tenant: Tenant) -> SendNotification:
+    """B6: the day before the appointment."""
+    return notification(booking, "appointment-reminder", ["sms", "email"], {"place": place_text(booking.place)}, tenant=tenant)

@@ -1,16 +1,30 @@
 """Composition root of the notification service."""
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 
-from bookflow_notification import api, consumers
+from bookflow_notification import api, consumers, sandbox, webhooks
+from bookflow_notification.dispatcher import Dispatcher
 from bookflow_notification.settings import NotificationSettings
 from bookflow_runtime.service import ServiceRuntime
 
 
-def create_app(settings: NotificationSettings) -> FastAPI:
+def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         title="bookflow notification",
-        description="Sends what `notification.requests` asks for; reports on `notification.status`.",
+        description=(
+            "Sends what `notification.requests` asks for by SMS (46elks, Twilio, sandbox), e-mail or letter; "
+            "reports on `notification.status`; customers' answers go out on `reply.received`."
+        ),
     )
     runtime.consume(consumers.requests)
-    return runtime.http_app([api.router])
+    runtime.consume(consumers.tenants)
+    runtime.consume(consumers.customers)
+    dispatcher = Dispatcher(runtime.db, settings, clock=clock)
+    runtime.db.on_commit(dispatcher.notice_commit)
+    runtime.background(dispatcher.run)
+    app = runtime.http_app([api.router, webhooks.router, sandbox.router])
+    app.state.dispatcher = dispatcher
+    return app

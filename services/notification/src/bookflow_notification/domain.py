@@ -1,58 +1,165 @@
-"""Choosing a channel and rendering a message, free of I/O. Templates render in Jinja2's
-sandbox, so a tenant's template can read the data it is given and nothing else."""
+"""The notification service's rules, free of I/O: which channel a message takes, whether it may
+go at all (opt-out, consent), quiet hours, what to do after a provider fails, how a delivery
+report moves a message's status, and what a delivered SMS costs."""
+
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from bookflow_contracts import Channel, CustomerSnapshot
 
-from bookflow_contracts import Channel, SendNotification
+# --- opt-out ---------------------------------------------------------------------------------
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-
-DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
-    "booking-notice": {
-        "en": "Hello {{ customer.name }}, your {{ service }} is booked for {{ starts_at }}.",
-        "sv": "Hej {{ customer.name }}, din tid för {{ service }} är bokad {{ starts_at }}.",
-        "nb": "Hei {{ customer.name }}, din time for {{ service }} er booket {{ starts_at }}.",
-        "da": "Hej {{ customer.name }}, din tid til {{ service }} er booket {{ starts_at }}.",
-        "nl": "Hallo {{ customer.name }}, uw afspraak voor {{ service }} staat op {{ starts_at }}.",
-    },
-}
-
-
-class CannotRender(ValueError):
-    """No template for the key and language, or the data lacks a placeholder's value."""
+# The whole answer must be one of these words: "ABC123 STOP" is a booking reply, not an opt-out.
+# CANCEL, AVBRYT, AFBESTIL and the like are left out on purpose: customers send them about one
+# booking (SPEC B3), and treating them as "no more SMS ever" would silence a customer by mistake.
+STOP_WORDS = frozenset({"STOP", "STOPP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "END", "QUIT", "OPTOUT", "OPT OUT",
+                        "AVREGISTRERA", "AVSLUTA", "AFMELD", "AFMELDEN", "MELD AF", "AVMELD", "REVOKE"})
+START_WORDS = frozenset({"START", "UNSTOP", "STARTA", "BEGIN"})
 
 
-def recipient(request: SendNotification, channel: Channel) -> str | None:
-    c = request.customer
+def opt_out_intent(text: str) -> Literal["stop", "start"] | None:
+    """`stop` if the whole answer asks for no more SMS, `start` if it asks for them again."""
+    word = re.sub(r"[\s.!]+", " ", text).strip().upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+# --- choosing a channel ----------------------------------------------------------------------
+
+
+def recipient(customer: CustomerSnapshot, channel: Channel) -> str | None:
+    """Where `channel` reaches the customer, if it can."""
     if channel == "sms":
-        return c.phone
+        return customer.phone
     if channel == "email":
-        return c.email
-    if c.address and c.address.street and c.address.postcode:
-        return f"{c.name}, {c.address.street}, {c.address.postcode} {c.address.city or ''}".strip()
+        return customer.email
+    a = customer.address
+    if a and a.street and a.postcode and customer.name:
+        return f"{customer.name}, {a.street}, {a.postcode} {a.city or ''}".strip()
     return None
 
 
-def choose_channel(request: SendNotification) -> tuple[Channel, str] | None:
-    """The first channel of the request's policy the customer can be reached by."""
-    for channel in request.channels:
-        to = recipient(request, channel)
-        if to:
-            return channel, to
-    return None
+@dataclass(frozen=True)
+class Route:
+    """Send by `channel` (the `index`-th of the request's channels) to `to`."""
+
+    index: int
+    channel: Channel
+    to: str
 
 
-def render(template_key: str, language: str, data: dict[str, Any]) -> str:
-    """Render a default template in `language`, falling back to English."""
-    variants = DEFAULT_TEMPLATES.get(template_key)
-    if not variants:
-        raise CannotRender(f"no template {template_key!r}")
-    source = variants.get(language) or variants["en"]
-    try:
-        return _env.from_string(source).render(**data)
-    except Exception as exc:  # noqa: BLE001 (any template failure is the same problem to the caller)
-        raise CannotRender(f"template {template_key!r} ({language}): {exc}") from exc
+@dataclass(frozen=True)
+class Withheld:
+    """Nothing goes out: `status` is `suppressed` (opt-out, consent) or `failed` (unreachable)."""
+
+    status: Literal["suppressed", "failed"]
+    reason: str
+
+
+def choose_route(
+    customer: CustomerSnapshot, channels: list[Channel], start: int, *,
+    marketing: bool, consent: bool | None, sms_opted_out: bool,
+) -> Route | Withheld:
+    """The first channel from `start` on that reaches the customer and may be used."""
+    if marketing and not consent:
+        return Withheld("suppressed", "marketing message and the customer has not consented to marketing")
+    skipped: list[str] = []
+    for index in range(start, len(channels)):
+        channel = channels[index]
+        to = recipient(customer, channel)
+        if to is None:
+            skipped.append(f"no {channel} contact")
+        elif channel == "sms" and sms_opted_out:
+            skipped.append("the customer answered STOP to SMS from this tenant")
+        else:
+            return Route(index, channel, to)
+    if any("STOP" in s for s in skipped):
+        return Withheld("suppressed", "; ".join(skipped))
+    return Withheld("failed", "the customer cannot be reached by any remaining channel of the request" + (f" ({'; '.join(skipped)})" if skipped else ""))
+
+
+# --- quiet hours -----------------------------------------------------------------------------
+
+
+def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | None:
+    """The instant quiet hours end, if `now` falls in them in the tenant's zone (they may span
+    midnight, as the default 21:00–08:00 does); None when SMS may go now."""
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    if start == end:
+        return None
+    spans_midnight = start > end
+    quiet = (t >= start or t < end) if spans_midnight else (start <= t < end)
+    if not quiet:
+        return None
+    end_day = local.date() + timedelta(days=1) if spans_midnight and t >= start else local.date()
+    return datetime.combine(end_day, end, tzinfo=tz)
+
+
+# --- after a provider call -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts_per_provider: int = 3
+    first_backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 300.0
+
+    def backoff(self, attempt: int) -> timedelta:
+        return timedelta(seconds=min(self.first_backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds))
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NextProvider:
+    provider_index: int
+
+
+@dataclass(frozen=True)
+class ChannelFailed:
+    pass
+
+
+def after_failure(
+    *, attempts: int, provider_index: int, provider_count: int, retryable: bool, policy: RetryPolicy, now: datetime
+) -> RetryLater | NextProvider | ChannelFailed:
+    """`attempts` counts failed calls to the current provider, this one included. A transient
+    failure (5xx, timeout, connection refused) is retried with backoff on the same provider; after
+    too many, or at once for a refusal (4xx), the next provider of the tenant takes over."""
+    if retryable and attempts < policy.attempts_per_provider:
+        return RetryLater(now + policy.backoff(attempts), attempts)
+    if provider_index + 1 < provider_count:
+        return NextProvider(provider_index + 1)
+    return ChannelFailed()
+
+
+# --- delivery reports ------------------------------------------------------------------------
+
+_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "suppressed": 3}
+FINAL = frozenset({"delivered", "failed", "suppressed"})
+
+
+def report_moves(current: str, reported: str) -> bool:
+    """Whether a provider's report changes a message: only forward, never out of a final status.
+    Providers retry and reorder reports; the same report twice moves nothing the second time."""
+    return current not in FINAL and _RANK[reported] > _RANK[current]
+
+
+def cost(segments: int, price_per_segment: Decimal) -> Decimal:
+    """What a delivered SMS costs the payer."""
+    return (price_per_segment * segments).quantize(Decimal("0.0001"))

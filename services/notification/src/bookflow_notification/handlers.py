@@ -1,58 +1,162 @@
-"""What the notification service does, one function per command or event."""
+"""What the notification service does when a message or a provider's callback arrives, one
+function each. Sending itself is the dispatcher's (dispatcher.py)."""
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookflow_contracts import Envelope, NotificationStatusChanged, SendNotification
-from bookflow_notification import domain, storage
-from bookflow_notification.channels import SandboxChannel
+from bookflow_contracts import (
+    CustomerUpdated, Envelope, NotificationStatusChanged, ReplyReceived, SendNotification, TenantNotificationSettings, TenantUpdated,
+)
+from bookflow_notification import domain, storage, tenancy
 from bookflow_runtime import outbox
 
 _log = logging.getLogger(__name__)
-_sandbox = SandboxChannel()
+
+QUEUED = "notification.queued"  # session.info flag: wake the dispatcher after the commit
 
 
-async def send_notification(session: AsyncSession, request: SendNotification, envelope: Envelope) -> None:
-    """Store the message, send it by the first usable channel, and report its status.
-    A request whose idempotency key the tenant has seen is not sent again."""
-    message_id = uuid.uuid4()
-    now = datetime.now(UTC)
-    chosen = domain.choose_channel(request)
-    status, reason, body, channel, to = "queued", None, None, None, None
-    if chosen is None:
-        status, reason = "failed", "the customer cannot be reached by any channel of the request"
-    else:
-        channel, to = chosen
-        try:
-            body = domain.render(request.template_key, request.customer.language or "en",
-                                 {**request.data, "customer": request.customer.model_dump(mode="json")})
-        except domain.CannotRender as exc:
-            status, reason = "failed", str(exc)
+async def accept_request(session: AsyncSession, request: SendNotification, envelope: Envelope) -> None:
+    """Keep the request as a queued message; the dispatcher sends it. The tenant's second request
+    with the same idempotency key changes nothing."""
     stored = await storage.add_message(
-        session, id=message_id, tenant_id=envelope.tenant_id, idempotency_key=request.idempotency_key,
-        booking_id=request.booking_id, customer_id=request.customer.customer_id, channel=channel,
-        recipient=to, template_key=request.template_key, body=body, status=status, reason=reason,
+        session, id=uuid.uuid4(), tenant_id=envelope.tenant_id, idempotency_key=request.idempotency_key,
+        booking_id=request.booking_id, customer_id=request.customer.customer_id,
+        customer=request.customer.model_dump(mode="json"), channels=list(request.channels), data=request.data,
+        purpose=request.purpose, language=request.customer.language, correlation_id=envelope.correlation_id,
+        template_key=request.template_key, status="queued", not_before=envelope.occurred_at,
     )
     if not stored:
-        _log.info("request %s was already handled", request.idempotency_key)
+        _log.info("request %s was already accepted", request.idempotency_key)
         return
-    if status == "queued":
-        await _sandbox.send(session, tenant_id=envelope.tenant_id, message_id=message_id, channel=channel, recipient=to, body=body)
-        await storage.mark_delivered(session, message_id, now)
-        status = "delivered"
-        _log.info("sent %s %s by %s to customer %s", request.template_key, message_id, channel, request.customer.customer_id)
-    else:
-        _log.warning("message %s to customer %s failed: %s", message_id, request.customer.customer_id, reason)
+    session.info[QUEUED] = True
+
+
+async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope) -> None:
+    """Keep the tenant's name, zone, language, letter folder and reply number."""
+    row = await storage.tenant(session, envelope.tenant_id)
+    settings = tenancy.settings_after_event(dict(row.settings) if row else {}, event)
+    await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone,
+                              language=event.language, settings=settings)
+    taken = await storage.set_receiving_numbers(
+        session, envelope.tenant_id, tenancy.receiving_numbers(TenantNotificationSettings.model_validate(settings))
+    )
+    if taken:
+        _log.error("tenant %s names %s as its number, which another tenant has: its replies go to that tenant", envelope.tenant_id, taken)
+
+
+async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: Envelope) -> None:
+    """Keep the customer's marketing consent when the event says it."""
+    if event.marketing_consent is not None:
+        await storage.set_consent(session, envelope.tenant_id, event.customer.customer_id, event.marketing_consent)
+
+
+# --- status changes --------------------------------------------------------------------------
+
+
+async def announce(session: AsyncSession, message: sa.Row, status: str, at: datetime, reason: str | None = None, channel: str | None = None) -> None:
+    """Record a status in the message's history and tell other services on `notification.status`."""
+    await storage.add_event(session, message.id, status, at, reason)
+    channel = channel or message.channel or (message.channels or ["sms"])[0]
     await outbox.put(
         session,
         NotificationStatusChanged(
-            message_id=message_id, idempotency_key=request.idempotency_key, booking_id=request.booking_id,
-            customer_id=request.customer.customer_id, channel=channel or request.channels[0], status=status,
-            reason=reason, at=now,
+            message_id=message.id, idempotency_key=message.idempotency_key, booking_id=message.booking_id,
+            customer_id=message.customer_id, channel=channel, status=status, reason=reason, at=at,
         ),
-        tenant_id=envelope.tenant_id,
+        tenant_id=message.tenant_id,
     )
+
+
+async def fall_back_or_fail(session: AsyncSession, message: sa.Row, reason: str, at: datetime) -> str:
+    """A channel finally failed: queue the request's next channel if it has one, else fail."""
+    if message.channel_index + 1 < len(message.channels or []):
+        await storage.update_message(
+            session, message.id, status="queued", channel_index=message.channel_index + 1, provider_index=0,
+            attempts=0, not_before=at, lease_until=None, provider=None, provider_message_id=None,
+        )
+        await storage.add_event(session, message.id, "queued", at, f"{message.channel} failed ({reason}); trying the next channel")
+        session.info[QUEUED] = True
+        return "queued"
+    await storage.update_message(session, message.id, status="failed", reason=reason, failed_at=at, lease_until=None)
+    await announce(session, message, "failed", at, reason)
+    _log.warning("message %s to customer %s failed: %s", message.id, message.customer_id, reason)
+    return "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider: str
+    provider_message_id: str
+    status: Literal["sent", "delivered", "failed"]
+    at: datetime
+    reason: str | None = None
+
+
+async def apply_delivery_report(session: AsyncSession, report: DeliveryReport, tenant_id: str) -> Literal["applied", "unchanged", "unknown"]:
+    """Move the message forward by a provider's report. Reports come again and out of order: a
+    report that does not move the message forward changes nothing. Delivered SMS are billed."""
+    message = await storage.message_by_provider_id(session, report.provider, report.provider_message_id)
+    if message is None or message.tenant_id != tenant_id:
+        return "unknown"
+    if not domain.report_moves(message.status, report.status):
+        return "unchanged"
+    if report.status == "failed":
+        await fall_back_or_fail(session, message, report.reason or f"{report.provider} reported the message failed", report.at)
+        return "applied"
+    values: dict[str, Any] = {"status": report.status}
+    if report.status == "delivered":
+        values |= {"delivered_at": report.at, "lease_until": None}
+        if message.channel == "sms" and message.price_per_segment is not None:
+            values |= {"billed_at": report.at, "cost": domain.cost(message.segments or 1, message.price_per_segment)}
+    else:
+        values["sent_at"] = message.sent_at or report.at
+    await storage.update_message(session, message.id, **values)
+    await announce(session, message, report.status, report.at)
+    return "applied"
+
+
+# --- inbound SMS -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    provider: str
+    provider_message_id: str
+    sender: str
+    recipient: str
+    text: str
+    received_at: datetime
+
+
+async def receive_sms(session: AsyncSession, tenant_id: str, sms: InboundSms, answers_message_id: uuid.UUID | None = None) -> bool:
+    """A customer's answer: publish `reply.received` for the flows, and honour STOP or START.
+    False if the provider delivered the same inbound message before (it changes nothing)."""
+    reply_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bookflow:{sms.provider}:{sms.provider_message_id}")
+    if not await storage.add_reply(
+        session, id=reply_id, tenant_id=tenant_id, provider=sms.provider, provider_message_id=sms.provider_message_id,
+        sender=sms.sender, recipient=sms.recipient, text=sms.text, received_at=sms.received_at, answers_message_id=answers_message_id,
+    ):
+        return False
+    intent = domain.opt_out_intent(sms.text)
+    if intent == "stop":
+        await storage.add_opt_out(session, tenant_id, sms.sender, sms.received_at, sms.text)
+        _log.info("%s answered %r: no more SMS from tenant %s", sms.sender, sms.text, tenant_id)
+    elif intent == "start":
+        await storage.remove_opt_out(session, tenant_id, sms.sender)
+        _log.info("%s answered %r: SMS from tenant %s again", sms.sender, sms.text, tenant_id)
+    await outbox.put(
+        session,
+        ReplyReceived(
+            reply_id=reply_id, channel="sms", sender=sms.sender, recipient=sms.recipient, text=sms.text,
+            received_at=sms.received_at, provider=sms.provider, provider_message_id=sms.provider_message_id,
+        ),
+        tenant_id=tenant_id,
+    )
+    return True

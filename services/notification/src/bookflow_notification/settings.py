@@ -1,4 +1,6 @@
-"""Notification settings, from `BOOKFLOW_NOTIFICATION_*` variables."""
+"""Notification settings, from `BOOKFLOW_NOTIFICATION_*` variables. Per-tenant settings (providers,
+quiet hours, prices) live in the service's database, not here."""
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from bookflow_runtime.settings import ServiceSettings
@@ -10,3 +12,16 @@ class NotificationSettings(ServiceSettings):
     service_name: str = "notification"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/bookflow_notification"
     http_port: int = 8102
+    public_base_url: str = Field(
+        "http://127.0.0.1:8102", description="This service as providers reach it: delivery-report and inbound callbacks go here."
+    )
+    letters_dir: str = Field(".bookflow/letters", description="Letters of tenants without a letter folder go to <letters_dir>/<tenant>.")
+    sandbox_enabled: bool = Field(True, description="Serve the sandbox page and API (local runs; switch off in production).")
+    dispatch_batch_size: int = Field(200, ge=1, description="Messages claimed per dispatcher round.")
+    dispatch_poll_seconds: float = Field(1.0, gt=0, description="Longest sleep of the dispatcher when nothing wakes it.")
+    provider_timeout_seconds: float = Field(10.0, gt=0, description="How long one provider call may take.")
+    attempts_per_provider: int = Field(3, ge=1, description="Calls to one provider before the next provider takes over.")
+    retry_first_backoff_seconds: float = Field(2.0, gt=0, description="Wait before the first retry; doubles each time.")
+    sending_lease_seconds: float = Field(
+        120.0, gt=0, description="A message still `sending` this long after its claim was left by a stopped process."
+    )

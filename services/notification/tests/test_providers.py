@@ -1,0 +1,130 @@
+"""SMS through fake 46elks and Twilio servers on real local ports: one request sends one SMS,
+delivery reports mark it delivered and bill it, retries and failover, signed webhooks."""
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from bookflow_contracts import topics
+from bookflow_devstack.testing import envelope, envelope_of, header, wait_until
+from bookflow_notification.webhooks import twilio_signature
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def test_one_request_sends_one_sms_through_46elks_and_its_delivery_report_bills_it(office, elks, kafka):
+    await office.announce("Europe/Stockholm")
+    await office.configure(sms_providers=[elks.account("+46766860001")], sms_price_per_segment="0.80", payer="salon",
+                           quiet_hours_start="00:00", quiet_hours_end="00:00")  # no quiet hours: the test runs at any hour
+    number = office.new_phone()
+    request = await office.send(phone=number)
+    await kafka.publish_envelope(envelope(request, office.id))  # the same request again
+
+    [sms] = await wait_until(lambda: elks.to(number), what="46elks to receive the SMS")
+    assert sms["from"] == "+46766860001"
+    assert sms["message"] == f"Hej Åsa Öberg, din tid för mätarbyte är bokad måndag 20 januari 2031 08:00. /Firma {office.id}"
+    sent = await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+    assert (sent["provider"], sent["segments"], sent["cost"]) == ("46elks", 1, None)
+
+    report = {"id": sms["_id"], "status": "delivered", "delivered": "2031-01-14T10:00:00.123456"}
+    for _ in range(2):  # 46elks retries: the same report twice is one update
+        response = await office.client.post(path_of(sms["whendelivered"]), data=report, headers=FORM)
+        assert response.status_code == 204, response.text
+    [message] = await office.log(request.booking_id)
+    assert message["status"] == "delivered"
+    assert Decimal(message["cost"]) == Decimal("0.80")
+    assert [h["status"] for h in message["history"]] == ["sent", "delivered"]
+    usage = (await office.client.get(f"/tenants/{office.id}/usage", headers=office.headers)).json()
+    assert [(u["payer"], u["month"], u["messages"], u["segments"], Decimal(u["amount"])) for u in usage] == [("salon", "2031-01", 1, 1, Decimal("0.80"))]
+    assert len(elks.to(number)) == 1
+
+    async with kafka.reader(topics.NOTIFICATION_STATUS) as reader:
+        records = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id, count=2)
+    assert [envelope_of(r).payload["status"] for r in records] == ["sent", "delivered"]
+
+
+async def test_a_46elks_report_with_a_wrong_secret_is_refused_and_changes_nothing(office, elks):
+    await office.configure(sms_providers=[elks.account("+46766860002")])
+    number = office.new_phone()
+    request = await office.send(phone=number)
+    [sms] = await wait_until(lambda: elks.to(number), what="46elks to receive the SMS")
+    await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+    forged = f"/webhooks/46elks/{office.id}/delivery?secret=not-the-secret"
+    response = await office.client.post(forged, data={"id": sms["_id"], "status": "delivered"}, headers=FORM)
+    assert response.status_code == 403
+    assert (await office.log(request.booking_id))[0]["status"] == "sent"
+
+
+async def test_one_request_sends_one_sms_through_twilio_and_its_signed_status_callback_delivers_it(office, twilio, settings):
+    await office.configure(sms_providers=[twilio.account("+46766860003")], sms_price_per_segment="0.50", currency="NOK")
+    number = office.new_phone()
+    request = await office.send(phone=number, data={"service": "x" * 200})  # two segments
+    [sms] = await wait_until(lambda: twilio.to(number), what="Twilio to receive the SMS")
+    assert (sms["From"], sms["To"]) == ("+46766860003", number)
+    await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+
+    callback = {"MessageSid": sms["_id"], "MessageStatus": "delivered", "AccountSid": twilio.username, "To": number}
+    url = sms["StatusCallback"]
+    assert url == f"{settings.public_base_url}/webhooks/twilio/{office.id}/status"
+    bad = await office.client.post(path_of(url), data=callback, headers={**FORM, "X-Twilio-Signature": twilio_signature("wrong", url, callback)})
+    assert bad.status_code == 403
+    assert (await office.log(request.booking_id))[0]["status"] == "sent"
+    signed = {**FORM, "X-Twilio-Signature": twilio_signature(twilio.password, url, callback)}
+    for _ in range(2):
+        assert (await office.client.post(path_of(url), data=callback, headers=signed)).status_code == 204
+    [message] = await office.log(request.booking_id)
+    assert (message["status"], message["segments"], Decimal(message["cost"]), message["currency"]) == ("delivered", 2, Decimal("1.00"), "NOK")
+    assert [h["status"] for h in message["history"]] == ["sent", "delivered"]
+
+
+async def test_a_provider_answering_503_is_retried_and_the_sms_is_sent_once(office, elks):
+    await office.configure(sms_providers=[elks.account("+46766860004")])
+    elks.answers[:] = [503]
+    calls_before = elks.calls
+    number = office.new_phone()
+    request = await office.send(phone=number)
+    await wait_until(lambda: elks.to(number), what="the retried SMS")
+    message = await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+    assert elks.calls - calls_before == 2
+    assert len(elks.to(number)) == 1
+    [retry, sent] = message["history"]
+    assert retry["status"] == "queued" and "46elks failed: 46elks answered 503" in retry["detail"]
+    assert sent["status"] == "sent"
+
+
+async def test_when_the_first_provider_is_down_the_second_sends(office, elks, twilio):
+    from bookflow_devstack.infra import free_port
+
+    down = {**elks.account("+46766860005"), "base_url": f"http://127.0.0.1:{free_port()}"}
+    await office.configure(sms_providers=[down, twilio.account("+46766860005")])
+    number = office.new_phone()
+    request = await office.send(phone=number)
+    await wait_until(lambda: twilio.to(number), what="the second provider to send")
+    message = await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+    assert message["provider"] == "twilio"
+    details = [h["detail"] or "" for h in message["history"]]
+    assert "46elks cannot be reached" in details[0] and "retry" in details[0]
+    assert "trying the next provider" in details[1]
+    assert elks.to(number) == []
+
+
+async def test_an_sms_refused_by_every_provider_falls_back_to_the_next_channel(office, elks):
+    await office.configure(sms_providers=[elks.account("+46766860006")])
+    elks.answers[:] = [400]
+    request = await office.send(channels=["sms", "email"], phone=office.new_phone(), email="asa@example.se")
+    message = await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the e-mail fallback")
+    assert message["channel"] == "email"
+    assert any("sms failed (46elks answered 400" in (h["detail"] or "") for h in message["history"])
+    inbox = (await office.client.get("/sandbox/messages", params={"tenant_id": office.id})).json()
+    assert [(m["channel"], m["recipient"], m["subject"]) for m in inbox] == [("email", "asa@example.se", "Din bokning")]
+
+
+async def test_a_message_that_fails_on_its_only_channel_is_failed_with_the_reason(office, elks):
+    await office.configure(sms_providers=[elks.account("+46766860007")])
+    elks.answers[:] = [401]
+    request = await office.send(phone=office.new_phone())
+    message = await office.message_when(request.booking_id, lambda m: m["status"] == "failed", "the message to fail")
+    assert message["reason"].startswith("46elks answered 401")
