@@ -239,13 +239,13 @@ def report(results: list[Result]) -> str:
     lines += ["", "Ratios bookflow / peer (fired/s: higher is better for bookflow; p99 lateness and RSS: lower is better):", ""]
     for (peer, scenario), r in by.items():
         mine = by.get(("bookflow", scenario))
-        if peer == "bookflow" or mine is None:
-            continue
+        if peer == "bookflow" or mine is None or not r.lateness_ms:
+            continue  # a peer that was not run has nothing to compare
         lines.append(f"- {scenario} vs {peer}: fired/s x{mine.fired_per_s / max(r.fired_per_s, 1e-9):.2f}, "
                      f"p99 lateness x{mine.pct(0.99) / max(r.pct(0.99), 1e-9):.2f}, peak RSS x{mine.peak_rss_mb / max(r.peak_rss_mb, 1e-9):.2f}")
     for peer in {r.peer for r in results}:
         small, big = by.get((peer, "burst")), by.get((peer, "burst-1M"))
-        if small and big and small.fired_per_s:
+        if small and big and small.fired_per_s and big.lateness_ms:
             lines.append(f"- {peer}: fired/s with 1M pending / with 10k pending = {big.fired_per_s / small.fired_per_s:.2f}")
     return "\n".join(lines)
 
