@@ -59,8 +59,10 @@ class Planner:
         view = await self.get(f"/bookings/{booking_id}")
         return view if view["state"] == state else None
 
-    async def logged(self, booking_id: str, template: str) -> list[dict]:
-        return [m for m in await self.get(f"/bookings/{booking_id}/messages") if m["template_key"] == template]
+    async def logged(self, booking_id: str, template: str, status: str | None = None) -> list[dict]:
+        """The order's messages from `template` in its communication log (in `status`, if given)."""
+        messages = await self.get(f"/bookings/{booking_id}/messages")
+        return [m for m in messages if m["template_key"] == template and status in (None, m["status"])]
 
 
 def pdf_text(path: Path) -> str:
@@ -123,7 +125,7 @@ async def test_letter_booking_from_locking_a_day_to_replies_reminders_and_manual
     # B7: from manual follow-up
     await planner.post(f"/bookings/{ok_excited['id']}/transitions/send-to-execution", {"reason": "answered Ok!!"})
     await planner.post(f"/bookings/{contact['id']}/transitions/confirm-by-sms", {"reason": "agreed on the phone"})
-    [confirmation] = await wait_until(lambda: planner.logged(contact["id"], "booking-confirmation"), timeout=30,
+    [confirmation] = await wait_until(lambda: planner.logged(contact["id"], "booking-confirmation", "delivered"), timeout=30,
                                       what="the booking confirmation SMS")
     assert confirmation["channel"] == "sms" and confirmation["status"] == "delivered"
     moved = await planner.post(f"/bookings/{silent['id']}/reschedule", {
