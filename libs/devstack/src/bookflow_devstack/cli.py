@@ -72,7 +72,7 @@ def up(args: argparse.Namespace) -> int:
     print("\nbookflow is running:")
     for name, svc in stack.services.items():
         print(f"  {name:<13} {svc.url}   (API docs {svc.url}/docs, log {svc.log_path})")
-    print(f"  sandbox      {stack.services['notification'].url}/sandbox/messages")
+    print(f"  sandbox      {stack.services['notification'].url}/sandbox   (every message sent; answer SMS as the customer)")
     print("Ctrl-C stops everything.", flush=True)
     code = 0
     while not stopping:
