@@ -189,11 +189,14 @@ class OutboxRelay:
         partitioner gives the key, as a plain send would), so a thousand rows cost a few
         requests, not a thousand sends; per partition the batches go in row order."""
         batches: dict[tuple[str, int], Any] = {}
+        partitions_of: dict[str, list[int]] = {}
         acks = []
         for row in rows:
             key = row.key.encode()
             headers = [(k, str(v).encode()) for k, v in row.headers.items()]
-            partitions = sorted(await self._producer.partitions_for(row.topic))
+            if row.topic not in partitions_of:  # one metadata look-up per topic, not per row
+                partitions_of[row.topic] = sorted(await self._producer.partitions_for(row.topic))
+            partitions = partitions_of[row.topic]
             where = (row.topic, _partitioner(key, partitions, partitions))
             batch = batches.get(where)
             if batch is None or batch.append(key=key, value=row.value, timestamp=None, headers=headers) is None:
