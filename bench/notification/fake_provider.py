@@ -43,4 +43,4 @@ async def app(scope, receive, send):  # noqa: ANN001 (a bare ASGI app: the floor
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, http="httptools")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import httpx
 import psutil
@@ -86,6 +88,21 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> N
     sys.exit(f"{url} did not become ready")
 
 
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """CPU time of the service's processes (its workers included)."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _machine_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -112,6 +129,7 @@ async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fak
         n, reached, peak_rss = len(records), {}, 0
         async with httpx.AsyncClient(base_url=fake_url) as fake:
             await fake.post("/reset")
+            cpu_before, machine_before = _cpu_seconds(proc), _machine_busy_seconds()
             publishing = asyncio.create_task(publish(bootstrap, topics.NOTIFICATION_REQUESTS, records))
             start = time.time()
             while len(reached) < 4:
@@ -130,6 +148,7 @@ async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fak
                 if now - start > args.timeout:
                     sys.exit(f"timed out: {stages}")
                 await asyncio.sleep(0.1)
+            cpu_used, machine_used = _cpu_seconds(proc) - cpu_before, _machine_busy_seconds() - machine_before
             published = await publishing
             arrivals = (await fake.get("/arrivals")).json()
         await conn.close()
@@ -138,6 +157,7 @@ async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fak
         return {
             "rates": {stage: n / (t - first) for stage, t in reached.items()},
             "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "peak_rss_mb": peak_rss / 2**20,
+            "cpu_us": cpu_used / n * 1e6, "machine_cpu_us": machine_used / n * 1e6,
         }
     finally:
         service.terminate()
@@ -151,9 +171,15 @@ async def run_floor(bootstrap: str, fake_url: str, records: list, concurrency: i
     await ensure_topics(bootstrap, (topic,), partitions=4)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"floor-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
     await consumer.start()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=fake_url, limits=limits) as http:
-        await http.post("/reset")
+    slots = asyncio.Semaphore(concurrency)
+    auth = {"Authorization": aiohttp.encode_basic_auth("bench", "bench")}
+
+    async def post(form: dict) -> None:
+        async with slots, http.post(f"{fake_url}/a1/sms", data=form, headers=auth) as response:
+            await response.text()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        await (await http.post(f"{fake_url}/reset")).text()
         while not consumer.assignment():
             await consumer.getmany(timeout_ms=100)
         publishing = asyncio.create_task(publish(bootstrap, topic, records))
@@ -165,7 +191,7 @@ async def run_floor(bootstrap: str, fake_url: str, records: list, concurrency: i
                 for record in part:
                     env = Envelope.model_validate_json(record.value)
                     text = f"Hej, bench-{env.payload['data']['service'].split('-')[1]}"
-                    posts.append(http.post("/a1/sms", data={"from": "+46766860000", "to": env.payload["customer"]["phone"], "message": text}))
+                    posts.append(post({"from": "+46766860000", "to": env.payload["customer"]["phone"], "message": text}))
             await asyncio.gather(*posts)
             done += len(posts)
         published = await publishing
@@ -196,7 +222,7 @@ async def main() -> None:
         records = requests(args.n)
         print(f"notification benchmark: {args.n} SMS requests, dispatcher batch {args.batch}, {os.cpu_count()} cores")
         service = await run_service(args, kafka.bootstrap_servers, db_url, fake_url, records)
-        floor = await run_floor(kafka.bootstrap_servers, fake_url, requests(args.n), args.batch)
+        floor = await run_floor(kafka.bootstrap_servers, fake_url, requests(args.n), 64)
         await asyncio.to_thread(postgres.drop_database, db_name)
     finally:
         fake.terminate()
@@ -209,6 +235,7 @@ async def main() -> None:
     print(f"  sent (at the provider)     {rates['sent']:8.0f} msg/s   target 2000")
     print(f"  recorded (sent in the DB)  {rates['recorded']:8.0f} msg/s")
     print(f"  request -> provider call   p50 {service['p50_ms']:.0f} ms   p99 {service['p99_ms']:.0f} ms")
+    print(f"  CPU per SMS: service {service['cpu_us']:.0f} us, whole machine {service['machine_cpu_us']:.0f} us")
     print(f"  peak RSS of the service    {service['peak_rss_mb']:.0f} MiB")
     print(f"  floor: consume-and-POST    {floor:8.0f} msg/s")
     print(f"  service sent / floor       {rates['sent'] / floor:8.2f}")

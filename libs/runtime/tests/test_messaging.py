@@ -237,3 +237,42 @@ async def test_one_failing_message_in_a_burst_does_not_hold_back_or_repeat_the_o
         async with kafka.reader(topics.ORDER_TRANSITIONED) as reader:
             await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, count=49)
             assert len([r for r in await reader.poll() if header(r, "tenant-id") == tenant]) == 49
+
+
+async def test_a_batch_handler_takes_a_burst_together_and_a_duplicate_inside_it_once(database_url, kafka):
+    """Handlers that take many messages at once get the burst in few calls; the same event twice
+    in one burst has one effect, and a failing message still dead-letters alone."""
+    tenant = new_tenant()
+    calls: list[int] = []
+
+    async def record_all(session: AsyncSession, items: list[tuple[BookingCreated, Envelope]]) -> None:
+        calls.append(len(items))
+        if any(event.customer.name == POISON for event, _ in items):
+            raise ValueError("this customer always fails")
+        await session.execute(sa.insert(effects), [{"event_id": env.event_id, "booking_id": event.booking_id} for event, env in items])
+
+    def create_batch_app(s: ServiceSettings):
+        runtime = ServiceRuntime(s, title="test", description="test service")
+        runtime.consume(Consumer("bookings", topics.BOOKING_CREATED, batch_handlers={BookingCreated: record_all}))
+        return runtime.http_app()
+
+    events = [booking_created(POISON if i == 60 else f"Customer {i}") for i in range(120)]
+    envelopes = [envelope(event, tenant) for event in events]
+    producer = await kafka.producer()
+    s = settings(database_url, kafka, service_name="runtime-batch-test", handler_attempts=2)
+    async with running_service(create_batch_app, s) as (runtime, _):
+        for env in [*envelopes, envelopes[10]]:  # the 11th once more, in the same burst
+            await producer.send(topics.BOOKING_CREATED, env.model_dump_json().encode(), key=b"one-key", headers=env.headers())
+        await producer.flush()
+
+        async def all_handled():
+            async with runtime.db.transaction() as session:
+                ids = [e.booking_id for e in events]
+                return (await session.execute(sa.select(sa.func.count()).select_from(effects).where(effects.c.booking_id.in_(ids)))).scalar() == 119
+
+        await wait_until(all_handled, what="the 119 good messages")
+        async with kafka.reader(topics.DEAD_LETTER) as reader:
+            dead = await reader.wait_for(lambda r: header(r, "tenant-id") == tenant)
+        assert [envelope_of(r).payload["customer"]["name"] for r in dead] == [POISON]
+        assert await effect_count(runtime, events[10].booking_id) == 1
+        assert max(calls) > 1, "the burst was handed over together"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookflow_contracts import Envelope, Message
 from bookflow_contracts.envelope import UnknownMessageType
 from bookflow_runtime import context, faults, kafka, metrics
-from bookflow_runtime.inbox import first_receipt
+from bookflow_runtime.inbox import first_receipts
 
 if TYPE_CHECKING:
     from faststream.kafka.message import KafkaMessage
@@ -33,6 +33,10 @@ _log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
 """A handler gets the open session, the typed message and its envelope; it never commits."""
+
+BatchHandler = Callable[[AsyncSession, list[tuple[Any, Envelope]]], Awaitable[None]]
+"""Handles many messages of one type in one call, so that a batch of records costs a few
+statements rather than a few per record; otherwise like `Handler`."""
 
 _INFRASTRUCTURE_ERRORS = (
     sqlalchemy.exc.OperationalError,
@@ -46,18 +50,26 @@ _INFRASTRUCTURE_ERRORS = (
 
 @dataclass(frozen=True)
 class Consumer:
-    """One consumer group reading one topic; `handlers` maps message types to handlers.
+    """One consumer group reading one topic; `handlers` maps message types to handlers, and
+    `batch_handlers` to handlers that take consecutive messages of their type together.
     Message types on the topic without a handler are not this consumer's business."""
 
     name: str
     topic: str
-    handlers: Mapping[type[Message], Handler]
+    handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
+    batch_handlers: Mapping[type[Message], BatchHandler] = field(default_factory=dict)
 
-    def handler_for(self, message_type: str) -> Handler | None:
-        for model, handler in self.handlers.items():
-            if model.message_type == message_type:
-                return handler
+    def handler_for(self, message_type: str) -> tuple[Handler | BatchHandler, bool] | None:
+        """The handler for a message type, and whether it takes a batch."""
+        for handlers, batched in ((self.handlers, False), (self.batch_handlers, True)):
+            for model, handler in handlers.items():
+                if model.message_type == message_type:
+                    return handler, batched
         return None
+
+    @property
+    def message_types(self) -> list[type[Message]]:
+        return [*self.handlers, *self.batch_handlers]
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,8 @@ class _Work:
     """A decoded record this consumer handles."""
 
     record: Any
-    handler: Handler
+    handler: Handler | BatchHandler
+    batched: bool
     message: Message
     envelope: Envelope
 
@@ -107,8 +120,8 @@ class Delivery:
         except ValidationError as exc:
             await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
             return None
-        handler = self.consumer.handler_for(envelope.type)
-        if handler is None:
+        found = self.consumer.handler_for(envelope.type)
+        if found is None:
             _log.debug("%s ignores %s", self.label, envelope.type)
             return None
         try:
@@ -116,7 +129,7 @@ class Delivery:
         except (ValidationError, UnknownMessageType) as exc:
             await self._dead_letter(record, "invalid", f"invalid {envelope.type} payload: {_short(exc)}")
             return None
-        return _Work(record, handler, message, envelope)
+        return _Work(record, *found, message, envelope)
 
     async def _run_together(self, work: list[_Work]) -> bool:
         """Handle the batch in one transaction; False if a handler failed (nothing is kept)."""
@@ -156,16 +169,24 @@ class Delivery:
             backoff = min(backoff * 2, 5.0)
 
     async def _apply(self, work: list[_Work]) -> None:
-        """Run the handlers with their inbox rows in one transaction; duplicates are skipped."""
+        """Run the handlers with their inbox rows in one transaction; duplicates are skipped.
+        Consecutive messages for one batch handler go to it in one call, in their order."""
         handled, duplicates = [], []
         async with self.runtime.db.transaction() as session:
+            fresh = await first_receipts(session, self.label, [item.envelope.event_id for item in work])
             for item in work:
+                if item.envelope.event_id in fresh:
+                    fresh.discard(item.envelope.event_id)  # the same event twice in one batch: once
+                    handled.append(item)
+                else:
+                    duplicates.append(item)
+            for run in _runs(handled):
+                if run[0].batched:
+                    await run[0].handler(session, [(item.message, item.envelope) for item in run])
+                    continue
+                item = run[0]
                 with self._conversation(item.envelope):
-                    if await first_receipt(session, self.label, item.envelope.event_id):
-                        await item.handler(session, item.message, item.envelope)
-                        handled.append(item)
-                    else:
-                        duplicates.append(item)
+                    await item.handler(session, item.message, item.envelope)
         faults.point("consumer.after-commit")
         for item in handled:
             metrics.MESSAGES_HANDLED.labels(self.label, item.envelope.type).inc()
@@ -174,18 +195,22 @@ class Delivery:
             with self._conversation(item.envelope):
                 _log.info("%s skipped duplicate %s %s", self.label, item.envelope.type, item.envelope.event_id)
 
-    @staticmethod
-    def _conversation(envelope: Envelope):  # noqa: ANN205
-        return context.conversation(
-            envelope.correlation_id,
-            causation_id=envelope.causation_id,
-            tenant_id=envelope.tenant_id,
-            event_id=str(envelope.event_id),
-        )
+    _conversation = staticmethod(context.conversation_of)
 
     async def _dead_letter(self, record: Any, reason: str, detail: str) -> None:
         metrics.DEAD_LETTERED.labels(self.label, reason).inc()
         await kafka.dead_letter(self.runtime.producer, record, consumer=self.label, reason=f"{reason}: {detail}")
+
+
+def _runs(items: list[_Work]) -> list[list[_Work]]:
+    """Items in order, grouped: consecutive items of one batch handler together, others alone."""
+    runs: list[list[_Work]] = []
+    for item in items:
+        if runs and item.batched and runs[-1][0].batched and runs[-1][0].handler is item.handler:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def _short(exc: Exception) -> str:

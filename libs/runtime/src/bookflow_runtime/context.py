@@ -11,6 +11,10 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bookflow_contracts import Envelope
 
 
 @dataclass(frozen=True)
@@ -46,3 +50,10 @@ def conversation(
         yield conv
     finally:
         _current.reset(token)
+
+
+def conversation_of(envelope: Envelope) -> contextlib.AbstractContextManager[Conversation]:
+    """The conversation a consumed message belongs to, with the message as the cause of what follows."""
+    return conversation(
+        envelope.correlation_id, causation_id=envelope.causation_id, tenant_id=envelope.tenant_id, event_id=str(envelope.event_id)
+    )

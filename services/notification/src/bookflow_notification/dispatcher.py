@@ -26,7 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
+import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,18 +122,24 @@ class Dispatcher:
         self._wakeup.set()
 
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=self.settings.dispatch_batch_size, max_keepalive_connections=self.settings.dispatch_batch_size)
-        async with httpx.AsyncClient(timeout=self.settings.provider_timeout_seconds, limits=limits) as http:
-            self._sms = SmsProviders(http, self._callback_url)
-            while True:
-                try:
-                    handled = await self.dispatch_once()
-                except Exception:  # noqa: BLE001 (the loop must outlive a bad round; the next retries)
-                    _log.exception("dispatch round failed")
-                    handled = 0
-                    await asyncio.sleep(1.0)
-                if handled < self.settings.dispatch_batch_size:
-                    await self._sleep()
+        timeout = aiohttp.ClientTimeout(total=self.settings.provider_timeout_seconds)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.settings.provider_concurrency)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            self._sms = SmsProviders(http, self._callback_url, concurrency=self.settings.provider_concurrency)
+            await asyncio.gather(*(self._lane() for _ in range(self.settings.dispatch_lanes)))
+
+    async def _lane(self) -> None:
+        """One round after another. Several lanes run at once, so that one lane's provider calls
+        overlap another's claim and record (each claims its own rows: SKIP LOCKED)."""
+        while True:
+            try:
+                handled = await self.dispatch_once()
+            except Exception:  # noqa: BLE001 (the loop must outlive a bad round; the next retries)
+                _log.exception("dispatch round failed")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled < self.settings.dispatch_batch_size:
+                await self._sleep()
 
     async def _sleep(self) -> None:
         try:

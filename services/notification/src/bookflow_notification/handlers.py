@@ -15,27 +15,34 @@ from bookflow_contracts import (
     CustomerUpdated, Envelope, NotificationStatusChanged, ReplyReceived, SendNotification, TenantNotificationSettings, TenantUpdated,
 )
 from bookflow_notification import domain, storage, tenancy
-from bookflow_runtime import outbox
+from bookflow_runtime import context, outbox
 
 _log = logging.getLogger(__name__)
 
 QUEUED = "notification.queued"  # session.info flag: wake the dispatcher after the commit
 
 
-async def accept_request(session: AsyncSession, request: SendNotification, envelope: Envelope) -> None:
-    """Keep the request as a queued message; the dispatcher sends it. The tenant's second request
-    with the same idempotency key changes nothing."""
-    stored = await storage.add_message(
-        session, id=uuid.uuid4(), tenant_id=envelope.tenant_id, idempotency_key=request.idempotency_key,
-        booking_id=request.booking_id, customer_id=request.customer.customer_id,
-        customer=request.customer.model_dump(mode="json"), channels=list(request.channels), data=request.data,
-        purpose=request.purpose, language=request.customer.language, correlation_id=envelope.correlation_id,
-        template_key=request.template_key, status="queued", not_before=envelope.occurred_at,
-    )
-    if not stored:
-        _log.info("request %s was already accepted", request.idempotency_key)
-        return
-    session.info[QUEUED] = True
+async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotification, Envelope]]) -> None:
+    """Keep the requests as queued messages, all with one statement; the dispatcher sends them.
+    A tenant's second request with the same idempotency key changes nothing."""
+    rows = [
+        {
+            "id": uuid.uuid4(), "tenant_id": envelope.tenant_id, "idempotency_key": request.idempotency_key,
+            "booking_id": request.booking_id, "customer_id": request.customer.customer_id,
+            "customer": request.customer.model_dump(mode="json"), "channels": list(request.channels),
+            "data": request.data, "purpose": request.purpose, "language": request.customer.language,
+            "correlation_id": envelope.correlation_id, "template_key": request.template_key, "status": "queued",
+            "not_before": envelope.occurred_at,
+        }
+        for request, envelope in requests
+    ]
+    stored = await storage.add_messages(session, rows)
+    for request, envelope in requests:
+        if (envelope.tenant_id, request.idempotency_key) not in stored:
+            with context.conversation_of(envelope):
+                _log.info("request %s was already accepted", request.idempotency_key)
+    if stored:
+        session.info[QUEUED] = True
 
 
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope) -> None:

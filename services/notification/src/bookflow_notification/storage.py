@@ -137,10 +137,16 @@ sandbox_messages = sa.Table(
 # --- messages --------------------------------------------------------------------------------
 
 
-async def add_message(session: AsyncSession, **values: Any) -> bool:
-    """Store a message; False if the tenant already has one with this idempotency key."""
-    stmt = pg.insert(messages).values(**values).on_conflict_do_nothing(constraint="messages_tenant_idempotency_key")
-    return (await session.execute(stmt.returning(messages.c.id))).first() is not None
+async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Store messages; the (tenant, idempotency key) of those stored. A message whose tenant
+    already has one with its idempotency key is not stored."""
+    if not rows:
+        return set()
+    stmt = (
+        pg.insert(messages).on_conflict_do_nothing(constraint="messages_tenant_idempotency_key")
+        .returning(messages.c.tenant_id, messages.c.idempotency_key)
+    )
+    return {(r.tenant_id, r.idempotency_key) for r in await session.execute(stmt, rows)}
 
 
 async def update_message(session: AsyncSession, message_id: uuid.UUID, **values: Any) -> None:
