@@ -31,6 +31,7 @@ import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bookflow_contracts import CustomerSnapshot, Envelope, SendNotification, encode, topics
 from bookflow_devstack import infra
@@ -98,6 +99,33 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+def _rss(proc: psutil.Process) -> int:
+    """Resident memory of the service's processes (its workers included)."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+async def wait_for_group(bootstrap: str, group: str, members: int, timeout: float = 60) -> None:
+    """Until every worker's consumer has joined the group and holds partitions: a rebalance in
+    the middle of the run would be measured as the service's slowness."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (response,) = await admin.describe_consumer_groups([group])
+            _, _, state, _, _, joined = response.groups[0]
+            if state == "Stable" and len(joined) == members:
+                return
+            await asyncio.sleep(0.2)
+        sys.exit(f"consumer group {group} did not settle with {members} members")
+    finally:
+        await admin.close()
+
+
 def _machine_busy_seconds() -> float:
     t = psutil.cpu_times()
     return t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
@@ -112,12 +140,14 @@ async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fak
     port = infra.free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BOOKFLOW_NOTIFICATION_DATABASE_URL": db_url,
            "BOOKFLOW_NOTIFICATION_HTTP_PORT": str(port), "BOOKFLOW_LOG_LEVEL": "WARNING",
-           "BOOKFLOW_NOTIFICATION_DISPATCH_BATCH_SIZE": str(args.batch), "BOOKFLOW_NOTIFICATION_SANDBOX_ENABLED": "false"}
+           "BOOKFLOW_NOTIFICATION_DISPATCH_BATCH_SIZE": str(args.batch), "BOOKFLOW_NOTIFICATION_SANDBOX_ENABLED": "false",
+           "BOOKFLOW_NOTIFICATION_WORKERS": str(args.workers)}
     log = open(Path(tempfile.gettempdir()) / "bench-notification-service.log", "w")  # noqa: SIM115
     service = subprocess.Popen([sys.executable, "-m", "bookflow_notification"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_ready(f"{base}/health/ready", service)
+        await wait_for_group(bootstrap, "bookflow.notification.requests", args.workers)
         token = issue_staff_token(os.environ.get("BOOKFLOW_STAFF_TOKEN_SECRET", DEV_SECRET), TENANT, "bench", ("admin",))
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
             account = {"provider": "46elks", "base_url": fake_url, "username": "bench", "password": "bench",
@@ -133,7 +163,7 @@ async def run_service(args: argparse.Namespace, bootstrap: str, db_url: str, fak
             publishing = asyncio.create_task(publish(bootstrap, topics.NOTIFICATION_REQUESTS, records))
             start = time.time()
             while len(reached) < 4:
-                peak_rss = max(peak_rss, proc.memory_info().rss)
+                peak_rss = max(peak_rss, _rss(proc))
                 counts = dict(await conn.fetch("SELECT status, count(*) FROM messages GROUP BY status"))
                 now = time.time()
                 stages = {
@@ -204,6 +234,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20_000, help="requests to send")
     parser.add_argument("--batch", type=int, default=200, help="dispatcher batch size")
+    parser.add_argument("--workers", type=int, default=1, help="service processes (BOOKFLOW_NOTIFICATION_WORKERS)")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
@@ -220,7 +251,7 @@ async def main() -> None:
         db_url = await asyncio.to_thread(postgres.create_database, db_name, fresh=True)
         await asyncio.to_thread(upgrade, ROOT / "services" / "notification" / "migrations", db_url)
         records = requests(args.n)
-        print(f"notification benchmark: {args.n} SMS requests, dispatcher batch {args.batch}, {os.cpu_count()} cores")
+        print(f"notification benchmark: {args.n} SMS requests, dispatcher batch {args.batch}, {args.workers} service worker(s), {os.cpu_count()} cores")
         service = await run_service(args, kafka.bootstrap_servers, db_url, fake_url, records)
         floor = await run_floor(kafka.bootstrap_servers, fake_url, requests(args.n), 64)
         await asyncio.to_thread(postgres.drop_database, db_name)

@@ -32,16 +32,40 @@ def test_the_first_channel_the_customer_can_be_reached_by_is_chosen():
     assert route(["sms", "email"], 1, phone="+31612345678", email="jan@example.nl").channel == "email"  # falling back
 
 
+@pytest.mark.parametrize(("raw", "region", "number"), [
+    ("070-123 45 67", "SE", "+46701234567"), ("+46 70 123 45 67", None, "+46701234567"), ("0046701234567", "SE", "+46701234567"),
+    ("06-12345678", "NL", "+31612345678"), ("412 34 567", "NO", "+4741234567"), ("20 12 34 56", "DK", "+4520123456"),
+])
+def test_phone_numbers_are_sent_to_in_e164_whatever_way_the_customer_wrote_them(raw, region, number):
+    assert domain.sms_number(raw, region) == (number, None)
+
+
+@pytest.mark.parametrize(("raw", "region", "why"), [
+    ("+46 8 123 456 78", None, "is a landline, which cannot receive SMS"), ("12345", "SE", "is not a valid phone number"),
+    ("070-123 45 67", None, "not a phone number"), ("ring mig", "SE", "is not a phone number"),
+])
+def test_numbers_an_sms_cannot_reach_are_refused_with_the_reason(raw, region, why):
+    number, reason = domain.sms_number(raw, region)
+    assert number is None and why in reason
+
+
+def test_an_unreachable_number_falls_back_to_the_next_channel_and_says_why_when_none_is_left():
+    assert route(["sms", "email"], phone="08-123 456 78", email="a@b.se").channel == "email"
+    failed = route(["sms"], phone="+46 8 123 456 78")
+    assert failed.status == "failed" and "landline" in failed.reason
+    assert domain.phone_region(None, "Europe/Oslo") == "NO" and domain.phone_region("DK", "Europe/Oslo") == "DK"
+
+
 def test_a_customer_who_answered_stop_gets_no_sms_but_other_channels_still_work():
-    assert route(["sms"], phone="+46701", opted_out=True) == domain.Withheld("suppressed", "the customer answered STOP to SMS from this tenant")
-    assert route(["sms", "email"], phone="+46701", email="a@b.se", opted_out=True).channel == "email"
+    assert route(["sms"], phone="+46701234567", opted_out=True) == domain.Withheld("suppressed", "the customer answered STOP to SMS from this tenant")
+    assert route(["sms", "email"], phone="+46701234567", email="a@b.se", opted_out=True).channel == "email"
 
 
 def test_marketing_goes_only_to_customers_who_consented():
-    assert route(["sms"], marketing=True, consent=None, phone="+46701").status == "suppressed"
-    assert route(["sms"], marketing=True, consent=False, phone="+46701").status == "suppressed"
-    assert route(["sms"], marketing=True, consent=True, phone="+46701").channel == "sms"
-    assert route(["sms"], marketing=False, consent=False, phone="+46701").channel == "sms"  # service messages need none
+    assert route(["sms"], marketing=True, consent=None, phone="+46701234567").status == "suppressed"
+    assert route(["sms"], marketing=True, consent=False, phone="+46701234567").status == "suppressed"
+    assert route(["sms"], marketing=True, consent=True, phone="+46701234567").channel == "sms"
+    assert route(["sms"], marketing=False, consent=False, phone="+46701234567").channel == "sms"  # service messages need none
 
 
 @pytest.mark.parametrize("text", ["STOP", "stop", " Stopp ", "STOPP!", "unsubscribe", "Avsluta", "afmeld", "STOP ALL"])

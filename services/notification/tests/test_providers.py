@@ -43,7 +43,11 @@ async def test_one_request_sends_one_sms_through_46elks_and_its_delivery_report_
 
     async with kafka.reader(topics.NOTIFICATION_STATUS) as reader:
         records = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id, count=2)
-    assert [envelope_of(r).payload["status"] for r in records] == ["sent", "delivered"]
+    payloads = [envelope_of(r).payload for r in records]
+    assert [(p["status"], p["provider"], p["segments"], p["template_key"]) for p in payloads] == [
+        ("sent", "46elks", 1, "booking-notice"), ("delivered", "46elks", 1, "booking-notice")]
+    assert payloads[0]["cost"] is None
+    assert (Decimal(payloads[1]["cost"]), payloads[1]["currency"], payloads[1]["payer"]) == (Decimal("0.80"), "SEK", "salon")
 
 
 async def test_a_46elks_report_with_a_wrong_secret_is_refused_and_changes_nothing(office, elks):

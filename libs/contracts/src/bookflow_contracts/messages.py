@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -208,6 +209,12 @@ class NotificationStatusChanged(Message):
     status: Literal["queued", "sent", "delivered", "failed", "suppressed"] = Field(description="The new status.")
     reason: str | None = Field(None, description="Why it failed or was suppressed.")
     at: AwareDatetime = Field(description="When the status changed.")
+    template_key: str | None = Field(None, description="Which template the message was made from.")
+    provider: str | None = Field(None, description="Who carried it: `46elks`, `twilio`, `smtp`, `letter`, `sandbox`.")
+    segments: int | None = Field(None, ge=1, description="SMS segments the text took (GSM-7 or UCS-2).")
+    cost: Decimal | None = Field(None, ge=0, description="What was billed for it (delivered SMS only), before VAT.")
+    currency: str | None = Field(None, description="ISO 4217 currency of `cost`.")
+    payer: str | None = Field(None, description="Who the cost is billed to.")
 
     def ordering_key(self) -> str:
         return booking_key(self.booking_id) if self.booking_id else f"customer:{self.customer_id}"

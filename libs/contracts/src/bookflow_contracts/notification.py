@@ -56,6 +56,11 @@ class TenantNotificationSettings(_Settings):
         default_factory=lambda: [SmsProviderAccount(provider="sandbox")],
         description="SMS providers in order of use; the next is used when one fails.",
     )
+    phone_region: str | None = Field(
+        None, pattern=r"^[A-Z]{2}$",
+        description="Country (ISO 3166, such as SE) whose national numbers customers give without a country code; "
+        "empty: the country of the tenant's time zone.",
+    )
     smtp: SmtpAccount | None = Field(None, description="The tenant's mail server; empty sends e-mail to the sandbox.")
     letter_folder: str | None = Field(None, description="Folder for letter PDFs; empty uses the service's letters folder.")
     address_lines: list[str] = Field(default_factory=list, description="The tenant's own address block on letters.")

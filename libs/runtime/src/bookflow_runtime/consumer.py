@@ -9,6 +9,7 @@ broker are not the message's fault: those are retried without end and never dead
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,11 +62,14 @@ class Consumer:
 
     def handler_for(self, message_type: str) -> tuple[Handler | BatchHandler, bool] | None:
         """The handler for a message type, and whether it takes a batch."""
-        for handlers, batched in ((self.handlers, False), (self.batch_handlers, True)):
-            for model, handler in handlers.items():
-                if model.message_type == message_type:
-                    return handler, batched
-        return None
+        return self._by_type.get(message_type)
+
+    @functools.cached_property
+    def _by_type(self) -> dict[str, tuple[Handler | BatchHandler, bool]]:
+        return {
+            **{model.message_type: (handler, False) for model, handler in self.handlers.items()},
+            **{model.message_type: (handler, True) for model, handler in self.batch_handlers.items()},
+        }
 
     @property
     def message_types(self) -> list[type[Message]]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import os
 import logging
 import sys
 from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
@@ -210,7 +213,12 @@ def main(
     migrations_dir: Path,
     argv: Sequence[str] | None = None,
 ) -> None:
-    """A service's command line: `migrate` brings its database to head; no argument serves."""
+    """A service's command line: `migrate` brings its database to head; no argument serves.
+
+    With `workers` above 1 the service runs as that many processes on one port (uvicorn's
+    workers), each a full replica: Kafka shares the partitions among their consumers, the
+    dispatching loops claim rows with SKIP LOCKED, one relay at a time holds the outbox lock.
+    That is how one service uses more than one core."""
     args = list(sys.argv[1:] if argv is None else argv)
     settings = settings_class()
     if args == ["migrate"]:
@@ -218,5 +226,24 @@ def main(
         return
     if args not in ([], ["serve"]):
         sys.exit(f"usage: python -m bookflow_{settings.service_name} [serve|migrate]")
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    options = {"host": settings.http_host, "port": settings.http_port, "log_config": None, "access_log": False}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    os.environ[_WORKER_APP] = f"{create_app.__module__}:{create_app.__qualname__}"
+    os.environ[_WORKER_SETTINGS] = f"{settings_class.__module__}:{settings_class.__qualname__}"
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
+
+
+_WORKER_APP, _WORKER_SETTINGS = "BOOKFLOW_WORKER_APP", "BOOKFLOW_WORKER_SETTINGS"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process: the service's factory with settings from the environment."""
+    create_app, settings_class = (_named(os.environ[name]) for name in (_WORKER_APP, _WORKER_SETTINGS))
+    return create_app(settings_class())
+
+
+def _named(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from bookflow_contracts import Channel, TenantNotificationSettings
 from bookflow_contracts.templates import TEMPLATES
@@ -33,6 +34,7 @@ async def communication_log(
 # --- settings --------------------------------------------------------------------------------
 
 _SECRETS = ("password", "webhook_secret")
+_MASK = "***"
 
 
 def _masked(settings: TenantNotificationSettings) -> dict[str, Any]:
@@ -40,8 +42,34 @@ def _masked(settings: TenantNotificationSettings) -> dict[str, Any]:
     for account in [*data["sms_providers"], *([data["smtp"]] if data["smtp"] else [])]:
         for key in _SECRETS:
             if account.get(key):
-                account[key] = "***"
+                account[key] = _MASK
     return data
+
+
+def _with_kept_secrets(new: dict[str, Any], stored: TenantNotificationSettings) -> dict[str, Any]:
+    """`new` with each `***` replaced by the secret stored for the same account (same place in
+    the list, same provider and login); refused where there is none to keep."""
+    before = stored.model_dump(mode="json")
+
+    def kept(account: Any, old: dict[str, Any] | None) -> Any:
+        if not isinstance(account, dict):
+            return account  # not an account: validation says what is wrong
+        account = dict(account)
+        for key in _SECRETS:
+            if account.get(key) == _MASK:
+                same = old is not None and (old.get("provider"), old.get("username")) == (account.get("provider"), account.get("username"))
+                if not same or not old.get(key):
+                    raise Conflict(f"{key} is {_MASK} but no secret is stored for this account to keep: give the secret")
+                account[key] = old[key]
+        return account
+
+    merged = dict(new)
+    if isinstance(new.get("sms_providers"), list):
+        olds = before["sms_providers"]
+        merged["sms_providers"] = [kept(a, olds[i] if i < len(olds) else None) for i, a in enumerate(new["sms_providers"])]
+    if new.get("smtp"):
+        merged["smtp"] = kept(new["smtp"], before["smtp"])
+    return merged
 
 
 def _described(view: tenancy.TenantView) -> dict[str, Any]:
@@ -56,17 +84,27 @@ async def get_settings(tenant_id: str, staff: StaffOfTenant, runtime: Runtime) -
         return _described(tenancy.view(tenant_id, await storage.tenant(session, tenant_id)))
 
 
-@router.put("/notification-settings", tags=["settings"], summary="Set the tenant's providers, quiet hours, prices and payer (admin)")
-async def put_settings(tenant_id: str, body: TenantNotificationSettings, staff: StaffOfTenant, runtime: Runtime) -> dict:
+@router.put(
+    "/notification-settings", tags=["settings"], summary="Set the tenant's providers, quiet hours, prices and payer (admin)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": TenantNotificationSettings.model_json_schema()}}}},
+)
+async def put_settings(tenant_id: str, body: Annotated[dict[str, Any], Body()], staff: StaffOfTenant, runtime: Runtime) -> dict:
+    """A `TenantNotificationSettings`. Secrets come back masked as `***` from GET; sending `***`
+    back keeps the stored secret."""
     staff.require("admin")
-    for account in body.sms_providers:
-        if account.provider == "46elks" and not account.webhook_secret:
-            raise Conflict("a 46elks account needs a webhook_secret: 46elks signs nothing, so the secret checks its callbacks")
     async with runtime.db.transaction() as session:
-        taken = await storage.set_receiving_numbers(session, tenant_id, tenancy.receiving_numbers(body))
+        stored = tenancy.view(tenant_id, await storage.tenant(session, tenant_id)).settings
+        try:
+            settings = TenantNotificationSettings.model_validate(_with_kept_secrets(body, stored))
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False), body=body) from exc
+        for account in settings.sms_providers:
+            if account.provider == "46elks" and not account.webhook_secret:
+                raise Conflict("a 46elks account needs a webhook_secret: 46elks signs nothing, so the secret checks its callbacks")
+        taken = await storage.set_receiving_numbers(session, tenant_id, tenancy.receiving_numbers(settings))
         if taken:
             raise Conflict(f"{taken} already receives for another tenant")
-        await storage.save_tenant(session, tenant_id, settings=body.model_dump(mode="json"))
+        await storage.save_tenant(session, tenant_id, settings=settings.model_dump(mode="json"))
         return _described(tenancy.view(tenant_id, await storage.tenant(session, tenant_id)))
 
 

@@ -4,13 +4,14 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from bookflow_notification import api, consumers, sandbox, webhooks
+from bookflow_notification import api, consumers, sandbox, sealing, webhooks
 from bookflow_notification.dispatcher import Dispatcher
 from bookflow_notification.settings import NotificationSettings
 from bookflow_runtime.service import ServiceRuntime
 
 
 def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    sealing.configure(settings.secrets_key)
     runtime = ServiceRuntime(
         settings,
         title="bookflow notification",

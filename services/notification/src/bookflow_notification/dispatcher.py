@@ -30,13 +30,13 @@ import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookflow_contracts import CustomerSnapshot, Envelope, NotificationStatusChanged, SmsProviderAccount
+from bookflow_contracts import CustomerSnapshot, Envelope, SmsProviderAccount
 from bookflow_notification import domain, segments, storage, tenancy, templating
 from bookflow_notification.channels import Accepted, Outgoing, SendFailed
 from bookflow_notification.channels.email import send_email
 from bookflow_notification.channels.letter import write_letter
 from bookflow_notification.channels.sms import SmsProviders
-from bookflow_notification.handlers import QUEUED, announce, fall_back_or_fail
+from bookflow_notification.handlers import QUEUED, announce, fall_back_or_fail, status_changed
 from bookflow_notification.settings import NotificationSettings
 from bookflow_runtime import context, outbox
 from bookflow_runtime.database import Database
@@ -90,10 +90,8 @@ class _Recording:
         self.events.append({"message_id": m.id, "status": "sent", "at": now, "detail": f"by {outcome.provider}"})
         if outcome.delivered:
             self.events.append({"message_id": m.id, "status": "delivered", "at": now, "detail": None})
-        changed = NotificationStatusChanged(
-            message_id=m.id, idempotency_key=m.idempotency_key, booking_id=m.booking_id, customer_id=m.customer_id,
-            channel=m.channel, status=status, reason=None, at=now,
-        )
+        m.provider = outcome.provider
+        changed = status_changed(m, status, now, cost=self.updates[-1]["cost"])
         self.envelopes.append((outbox.envelope_for(changed, tenant_id=m.tenant_id), changed.topic))
         _log.info("sent %s %s by %s (%s) to customer %s", m.template_key, m.id, m.channel, outcome.provider, m.customer_id)
 
@@ -185,7 +183,7 @@ class Dispatcher:
     async def _read_batch(self, session: AsyncSession, rows: list[sa.Row], now: datetime) -> _Batch:
         tenant_rows = await storage.tenants_by_id(session, {r.tenant_id for r in rows})
         tenants = {t: tenancy.view(t, tenant_rows.get(t)) for t in {r.tenant_id for r in rows}}
-        phones = {(r.tenant_id, r.customer.get("phone")) for r in rows if r.customer.get("phone")}
+        phones = {(r.tenant_id, number) for r in rows if (number := tenants[r.tenant_id].sms_number(r.customer.get("phone"))[0])}
         marketing = {(r.tenant_id, r.customer_id) for r in rows if r.purpose == "marketing"}
         saved: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         for tenant_id in tenants:
@@ -201,7 +199,8 @@ class Dispatcher:
             route = domain.choose_route(
                 customer, row.channels, row.channel_index, marketing=row.purpose == "marketing",
                 consent=batch.consents.get((row.tenant_id, row.customer_id)),
-                sms_opted_out=(row.tenant_id, customer.phone) in batch.opted_out,
+                sms_opted_out=(row.tenant_id, tenant.sms_number(customer.phone)[0]) in batch.opted_out,
+                region=tenant.phone_region,
             )
             if isinstance(route, domain.Withheld):
                 await storage.update_message(session, row.id, status=route.status, reason=route.reason,

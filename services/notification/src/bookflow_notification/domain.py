@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 from bookflow_contracts import Channel, CustomerSnapshot
 
 # --- opt-out ---------------------------------------------------------------------------------
@@ -36,16 +38,44 @@ def opt_out_intent(text: str) -> Literal["stop", "start"] | None:
 # --- choosing a channel ----------------------------------------------------------------------
 
 
-def recipient(customer: CustomerSnapshot, channel: Channel) -> str | None:
-    """Where `channel` reaches the customer, if it can."""
+# Where a tenant gave no phone region, its time zone tells which country's national numbers
+# (070-123 45 67) its customers give; numbers with a country code need neither.
+_REGION_OF_ZONE = {
+    "Europe/Stockholm": "SE", "Europe/Oslo": "NO", "Europe/Copenhagen": "DK", "Europe/Amsterdam": "NL",
+    "Europe/Helsinki": "FI", "Europe/Brussels": "BE", "Europe/Berlin": "DE", "Europe/London": "GB", "Atlantic/Reykjavik": "IS",
+}
+
+
+def phone_region(configured: str | None, zone: str | None) -> str | None:
+    return configured or _REGION_OF_ZONE.get(zone or "")
+
+
+def sms_number(raw: str | None, region: str | None) -> tuple[str | None, str | None]:
+    """The customer's number in E.164 form when an SMS can reach it: (number, None); otherwise
+    (None, why not). National numbers are read in `region` (ISO 3166, such as SE)."""
+    if not raw or not raw.strip():
+        return None, None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None, f"{raw!r} is not a phone number"
+    if not phonenumbers.is_valid_number(number):
+        return None, f"{raw!r} is not a valid phone number" + ("" if region or raw.lstrip().startswith(("+", "00")) else " (no country code)")
+    if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
+        return None, f"{raw!r} is a landline, which cannot receive SMS"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def recipient(customer: CustomerSnapshot, channel: Channel, region: str | None = None) -> tuple[str | None, str | None]:
+    """Where `channel` reaches the customer: (address, None), or (None, why not)."""
     if channel == "sms":
-        return customer.phone
+        return sms_number(customer.phone, region)
     if channel == "email":
-        return customer.email
+        return customer.email, None
     a = customer.address
     if a and a.street and a.postcode and customer.name:
-        return f"{customer.name}, {a.street}, {a.postcode} {a.city or ''}".strip()
-    return None
+        return f"{customer.name}, {a.street}, {a.postcode} {a.city or ''}".strip(), None
+    return None, None
 
 
 @dataclass(frozen=True)
@@ -67,7 +97,7 @@ class Withheld:
 
 def choose_route(
     customer: CustomerSnapshot, channels: list[Channel], start: int, *,
-    marketing: bool, consent: bool | None, sms_opted_out: bool,
+    marketing: bool, consent: bool | None, sms_opted_out: bool, region: str | None = None,
 ) -> Route | Withheld:
     """The first channel from `start` on that reaches the customer and may be used."""
     if marketing and not consent:
@@ -75,9 +105,9 @@ def choose_route(
     skipped: list[str] = []
     for index in range(start, len(channels)):
         channel = channels[index]
-        to = recipient(customer, channel)
+        to, why_not = recipient(customer, channel, region)
         if to is None:
-            skipped.append(f"no {channel} contact")
+            skipped.append(why_not or f"no {channel} contact")
         elif channel == "sms" and sms_opted_out:
             skipped.append("the customer answered STOP to SMS from this tenant")
         else:

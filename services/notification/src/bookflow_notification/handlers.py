@@ -2,10 +2,12 @@
 function each. Sending itself is the dispatcher's (dispatcher.py)."""
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookflow_contracts import (
     CustomerUpdated, Envelope, NotificationStatusChanged, ReplyReceived, SendNotification, TenantNotificationSettings, TenantUpdated,
 )
-from bookflow_notification import domain, storage, tenancy
+from bookflow_notification import domain, sealing, storage, tenancy
 from bookflow_runtime import context, outbox
 
 _log = logging.getLogger(__name__)
@@ -29,8 +31,8 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
         {
             "id": uuid.uuid4(), "tenant_id": envelope.tenant_id, "idempotency_key": request.idempotency_key,
             "booking_id": request.booking_id, "customer_id": request.customer.customer_id,
-            "customer": request.customer.model_dump(mode="json"), "channels": list(request.channels),
-            "data": request.data, "purpose": request.purpose, "language": request.customer.language,
+            "customer": request.customer.model_dump_json(), "channels": json.dumps(request.channels),
+            "data": json.dumps(request.data), "purpose": request.purpose, "language": request.customer.language,
             "correlation_id": envelope.correlation_id, "template_key": request.template_key, "status": "queued",
             "not_before": envelope.occurred_at,
         }
@@ -48,7 +50,7 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope) -> None:
     """Keep the tenant's name, zone, language, letter folder and reply number."""
     row = await storage.tenant(session, envelope.tenant_id)
-    settings = tenancy.settings_after_event(dict(row.settings) if row else {}, event)
+    settings = tenancy.settings_after_event(sealing.unseal(row.settings) if row else {}, event)
     await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone,
                               language=event.language, settings=settings)
     taken = await storage.set_receiving_numbers(
@@ -67,18 +69,23 @@ async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: 
 # --- status changes --------------------------------------------------------------------------
 
 
-async def announce(session: AsyncSession, message: sa.Row, status: str, at: datetime, reason: str | None = None, channel: str | None = None) -> None:
+def status_changed(message: Any, status: str, at: datetime, reason: str | None = None, *,
+                   channel: str | None = None, cost: Decimal | None = None) -> NotificationStatusChanged:
+    """The `notification.status` event for a message row (or the dispatcher's view of one)."""
+    return NotificationStatusChanged(
+        message_id=message.id, idempotency_key=message.idempotency_key, booking_id=message.booking_id,
+        customer_id=message.customer_id, channel=channel or message.channel or (message.channels or ["sms"])[0],
+        status=status, reason=reason, at=at, template_key=message.template_key, provider=message.provider,
+        segments=message.segments, cost=cost, currency=message.currency if cost is not None else None,
+        payer=message.payer if cost is not None else None,
+    )
+
+
+async def announce(session: AsyncSession, message: sa.Row, status: str, at: datetime, reason: str | None = None,
+                   cost: Decimal | None = None) -> None:
     """Record a status in the message's history and tell other services on `notification.status`."""
     await storage.add_event(session, message.id, status, at, reason)
-    channel = channel or message.channel or (message.channels or ["sms"])[0]
-    await outbox.put(
-        session,
-        NotificationStatusChanged(
-            message_id=message.id, idempotency_key=message.idempotency_key, booking_id=message.booking_id,
-            customer_id=message.customer_id, channel=channel, status=status, reason=reason, at=at,
-        ),
-        tenant_id=message.tenant_id,
-    )
+    await outbox.put(session, status_changed(message, status, at, reason, cost=cost), tenant_id=message.tenant_id)
 
 
 async def fall_back_or_fail(session: AsyncSession, message: sa.Row, reason: str, at: datetime) -> str:
@@ -125,7 +132,7 @@ async def apply_delivery_report(session: AsyncSession, report: DeliveryReport, t
     else:
         values["sent_at"] = message.sent_at or report.at
     await storage.update_message(session, message.id, **values)
-    await announce(session, message, report.status, report.at)
+    await announce(session, message, report.status, report.at, cost=values.get("cost"))
     return "applied"
 
 
@@ -146,6 +153,7 @@ async def receive_sms(session: AsyncSession, tenant_id: str, sms: InboundSms, an
     """A customer's answer: publish `reply.received` for the flows, and honour STOP or START.
     False if the provider delivered the same inbound message before (it changes nothing)."""
     reply_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bookflow:{sms.provider}:{sms.provider_message_id}")
+    sms = replace(sms, sender=domain.sms_number(sms.sender, None)[0] or sms.sender)  # as STOP lists and sends compare numbers
     if not await storage.add_reply(
         session, id=reply_id, tenant_id=tenant_id, provider=sms.provider, provider_message_id=sms.provider_message_id,
         sender=sms.sender, recipient=sms.recipient, text=sms.text, received_at=sms.received_at, answers_message_id=answers_message_id,

@@ -3,6 +3,7 @@ quiet hours, prices) live in the service's database, not here."""
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from bookflow_notification import sealing
 from bookflow_runtime.settings import ServiceSettings
 
 
@@ -17,6 +18,10 @@ class NotificationSettings(ServiceSettings):
     )
     letters_dir: str = Field(".bookflow/letters", description="Letters of tenants without a letter folder go to <letters_dir>/<tenant>.")
     sandbox_enabled: bool = Field(True, description="Serve the sandbox page and API (local runs; switch off in production).")
+    secrets_key: str = Field(
+        sealing.DEVELOPMENT_KEY,
+        description="Fernet key(s), comma-separated, sealing tenants' provider secrets in the database; the first seals, all unseal.",
+    )
     dispatch_batch_size: int = Field(200, ge=1, description="Messages claimed per dispatcher round.")
     dispatch_lanes: int = Field(3, ge=1, description="Dispatcher rounds under way at once in this process.")
     dispatch_poll_seconds: float = Field(1.0, gt=0, description="Longest sleep of the dispatcher when nothing wakes it.")

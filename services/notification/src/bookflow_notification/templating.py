@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_time
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.sandbox import SandboxedEnvironment
@@ -96,11 +97,23 @@ def _address_filter(value: Any) -> str:
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _env.filters.update(datetime=_datetime_filter, date=_date_filter, time=_time_filter, address=_address_filter)
+_GLOBALS = dict(_env.globals)
 
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str):  # noqa: ANN202 (a jinja2 Template)
     return _env.from_string(source)
+
+
+@functools.lru_cache(maxsize=64)
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)  # parsed once: Babel takes a few microseconds per string otherwise
+
+
+def _render(template: Any, values: dict[str, Any]) -> str:
+    """`template.render(values)` without merging the environment's globals into a new dict on
+    every call (a third of a small template's time): `values` already holds them."""
+    return _env.concat(template.root_render_func(template.new_context({**_GLOBALS, **values}, shared=True))).strip()
 
 
 def allowed_names(template_key: str) -> frozenset[str]:
@@ -149,9 +162,9 @@ def render(subject: str, body: str, template_key: str, values: dict[str, Any], *
     spec = TEMPLATES.get(template_key)
     context = {name: None for name in (spec.placeholders if spec else ())}
     context.update(values)
-    context[_ZONE], context[_LOCALE] = zone, language
+    context[_ZONE], context[_LOCALE] = zone, _locale(language)
     try:
-        return Rendered(_compiled(subject).render(context).strip(), _compiled(body).render(context).strip())
+        return Rendered(_render(_compiled(subject), context), _render(_compiled(body), context))
     except Exception as exc:  # noqa: BLE001 (any template failure is the same problem to the caller)
         raise CannotRender(f"template {template_key!r} ({language}): {exc}") from exc
 

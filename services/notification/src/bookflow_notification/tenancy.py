@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bookflow_contracts import TenantNotificationSettings, TenantUpdated
+from bookflow_notification import domain, sealing
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,15 @@ class TenantView:
     language: str | None
     settings: TenantNotificationSettings
 
+    @property
+    def phone_region(self) -> str | None:
+        """Whose national numbers customers of this tenant give."""
+        return domain.phone_region(self.settings.phone_region, self.zone)
+
+    def sms_number(self, raw: str | None) -> tuple[str | None, str | None]:
+        """`raw` as this tenant's SMS reach it (E.164), or None and why not."""
+        return domain.sms_number(raw, self.phone_region)
+
     def template_values(self) -> dict[str, Any]:
         """What templates see as `tenant`."""
         return {"name": self.name, "reply_number": self.settings.reply_number, "address_lines": self.settings.address_lines}
@@ -27,7 +37,7 @@ def view(tenant_id: str, row: sa.Row | None) -> TenantView:
     if row is None:
         return TenantView(tenant_id, tenant_id, None, None, TenantNotificationSettings())
     return TenantView(
-        tenant_id, row.name or tenant_id, row.time_zone, row.language, TenantNotificationSettings.model_validate(row.settings)
+        tenant_id, row.name or tenant_id, row.time_zone, row.language, TenantNotificationSettings.model_validate(sealing.unseal(row.settings))
     )
 
 
