@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import logging
@@ -116,6 +117,7 @@ class ServiceRuntime:
         await self.broker.start()
         self._tasks += [asyncio.create_task(loop(), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
         self.started = True
+        _settle_garbage_collector(s.gc_threshold)
         _log.info("%s started", s.service_name)
 
     async def stop(self) -> None:
@@ -181,6 +183,18 @@ class ServiceRuntime:
             return Response(spec.to_specification().to_json(), media_type="application/json")
 
         return router
+
+
+def _settle_garbage_collector(threshold: int) -> None:
+    """Measured on the notification service: with CPython's defaults a third of its CPU went to
+    the garbage collector walking the same long-lived objects (modules, models, metadata) again
+    and again. Those are frozen out of collection once started, and the young generation is
+    collected every `threshold` allocations instead of every 700 (each message allocates
+    hundreds of short-lived objects; reference counting frees nearly all of them anyway)."""
+    gc.collect()
+    gc.freeze()
+    if threshold:
+        gc.set_threshold(threshold, 20, 100)
 
 
 async def _records_undecoded(_: object) -> None:

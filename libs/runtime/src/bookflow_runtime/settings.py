@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
         description="Tries before a failing message goes to the dead-letter topic.",
     )
     workers: int = Field(1, ge=1, description="Processes serving this service (each a full replica); more use more cores.")
+    gc_threshold: int = Field(
+        50_000, ge=0, validation_alias=AliasChoices("BOOKFLOW_GC_THRESHOLD"),
+        description="Allocations between collections of the youngest generation (CPython's default is 700; 0 keeps it).",
+    )
     http_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
     http_port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
     log_level: str = Field("INFO", validation_alias=AliasChoices("BOOKFLOW_LOG_LEVEL"))

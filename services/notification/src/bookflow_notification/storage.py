@@ -1,6 +1,7 @@
 """The notification service's tables and queries. Callers own the transaction."""
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -170,11 +171,25 @@ async def update_message(session: AsyncSession, message_id: uuid.UUID, **values:
 
 
 async def update_messages(session: AsyncSession, rows: list[dict]) -> None:
-    """Update many messages in one statement; every row has `id` and the same other keys."""
+    """Update many messages, each with its own values, in one statement: every row has `id` and
+    the same other keys. (The values go in as one array per column and are joined by id: a few
+    hundred single-row UPDATEs would cost the database a statement each.)"""
     if rows:
-        keys = [k for k in rows[0] if k != "id"]
-        stmt = sa.update(messages).where(messages.c.id == sa.bindparam("_id")).values({k: sa.bindparam(f"_{k}") for k in keys})
-        await session.execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
+        keys = tuple(k for k in rows[0] if k != "id")
+        arrays = {f"v_{k}": [row[k] for row in rows] for k in ("id", *keys)}
+        await session.execute(_update_many(keys), arrays)
+
+
+@functools.lru_cache(maxsize=64)
+def _update_many(keys: tuple[str, ...]) -> sa.TextClause:
+    columns = ("id", *keys)
+    arrays = ", ".join(f"CAST(:v_{c} AS {_pg_type(messages.c[c])}[])" for c in columns)
+    assignments = ", ".join(f"{c} = v.{c}" for c in keys)
+    return sa.text(f"UPDATE messages SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) WHERE messages.id = v.id")
+
+
+def _pg_type(column: sa.Column) -> str:
+    return column.type.compile(dialect=pg.dialect())
 
 
 async def add_event(session: AsyncSession, message_id: uuid.UUID, status: str, at: datetime, detail: str | None = None) -> None:

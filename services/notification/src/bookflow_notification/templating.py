@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,25 +66,39 @@ def _local(ctx: Any, value: Any) -> datetime | date | None:
     return moment
 
 
+# Babel takes tens of microseconds per date; appointments cluster on days and on times of day,
+# so each day and each time of day is written once per language.
+@functools.lru_cache(maxsize=8192)
+def _day(day: date, locale: Locale) -> str:
+    return format_date(day, "full", locale=locale)
+
+
+@functools.lru_cache(maxsize=8192)
+def _clock(moment: time, locale: Locale) -> str:
+    return format_time(moment, "short", locale=locale)
+
+
 @pass_context
 def _datetime_filter(ctx: Any, value: Any) -> str:
     """`{{ starts_at|datetime }}`: `tisdag 12 januari 2027 08:00`; text that is no time passes unchanged."""
     moment = _local(ctx, value)
     if not isinstance(moment, datetime):
         return _date_filter(ctx, value)
-    return f"{format_date(moment, 'full', locale=ctx[_LOCALE])} {format_time(moment, 'short', locale=ctx[_LOCALE])}"
+    return f"{_day(moment.date(), ctx[_LOCALE])} {_clock(moment.time(), ctx[_LOCALE])}"
 
 
 @pass_context
 def _date_filter(ctx: Any, value: Any) -> str:
     moment = _local(ctx, value)
-    return format_date(moment, "full", locale=ctx[_LOCALE]) if moment is not None else str(value)
+    if isinstance(moment, datetime):
+        moment = moment.date()
+    return _day(moment, ctx[_LOCALE]) if moment is not None else str(value)
 
 
 @pass_context
 def _time_filter(ctx: Any, value: Any) -> str:
     moment = _local(ctx, value)
-    return format_time(moment, "short", locale=ctx[_LOCALE]) if isinstance(moment, datetime) else str(value)
+    return _clock(moment.time(), ctx[_LOCALE]) if isinstance(moment, datetime) else str(value)
 
 
 def _address_filter(value: Any) -> str:
