@@ -61,9 +61,10 @@ def sms_number(raw: str | None, region: str | None) -> tuple[str | None, str | N
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         return None, f"{raw!r} is not a phone number"
-    if not phonenumbers.is_valid_number(number):
+    kind = phonenumbers.number_type(number)  # UNKNOWN exactly when is_valid_number says no; one match, not two
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return None, f"{raw!r} is not a valid phone number" + ("" if region or raw.lstrip().startswith(("+", "00")) else " (no country code)")
-    if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
         return None, f"{raw!r} is a landline, which cannot receive SMS"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
