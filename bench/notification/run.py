@@ -1,15 +1,17 @@
 """The notification benchmark: requests through the real broker, the notification service as its
-own process, SMS to a fake 46elks on a real local port (another process).
+own process (once per worker count asked for), SMS to a fake 46elks on a real local port (another
+process).
 
 It publishes N `notification.requests` for one tenant whose provider is the fake, and watches
 the service's database and the fake until every message is recorded as sent. It prints, from the
 first publish: messages per second accepted (stored as queued), rendered (claimed, rendered,
 `sending`), sent (arrived at the provider) and recorded (`sent` in the database); p50/p99 from
-publishing a request to its provider call; the service's peak RSS. Then it measures the floor in
-the same run: a bare loop that consumes the same requests from a fresh topic and POSTs each to
-the same fake (no database, no rendering), and prints the service's rate as a share of it.
+publishing a request to its provider call; CPU per SMS of the service and of the machine (and
+who else used it); the service's peak RSS. Then it measures the floor in the same run: a bare
+loop that consumes the same requests from a fresh topic and POSTs each to the same fake (no
+database, no rendering), and prints the service's rate as a share of it. See README.md.
 
-    python bench/notification/run.py [-n 20000]
+    python bench/notification/run.py [-n 20000] [--workers 1,2]
 """
 
 from __future__ import annotations

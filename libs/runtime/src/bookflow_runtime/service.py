@@ -112,7 +112,7 @@ class ServiceRuntime:
         await self.db.ping()
         self.producer = kafka.new_producer(s.kafka_bootstrap_servers)
         await self.producer.start()
-        self.relay = OutboxRelay(self.engine, self.producer, lock_name=s.service_name)
+        self.relay = OutboxRelay(self.engine, self.producer, lock_name=s.service_name, poll_seconds=s.relay_poll_seconds)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         await self.broker.start()
         self._tasks += [asyncio.create_task(loop(), name=getattr(loop, "__name__", "loop")) for loop in self._loops]

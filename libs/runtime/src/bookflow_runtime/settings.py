@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
         description="Tries before a failing message goes to the dead-letter topic.",
     )
     workers: int = Field(1, ge=1, description="Processes serving this service (each a full replica); more use more cores.")
+    relay_poll_seconds: float = Field(
+        0.2, gt=0, validation_alias=AliasChoices("BOOKFLOW_RELAY_POLL_SECONDS"),
+        description="How often the outbox relay looks for rows when nothing woke it: a commit wakes the relay of its "
+        "own process at once; rows committed by another worker or replica wait for this poll.",
+    )
     gc_threshold: int = Field(
         50_000, ge=0, validation_alias=AliasChoices("BOOKFLOW_GC_THRESHOLD"),
         description="Allocations between collections of the youngest generation (CPython's default is 700; 0 keeps it).",
