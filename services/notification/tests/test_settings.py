@@ -51,3 +51,29 @@ async def test_settings_that_make_no_sense_are_refused_with_the_field(office):
                                        headers=office.headers)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:2] == ["sms_providers", 0]
+
+
+async def test_secrets_sealed_with_a_key_the_service_lacks_hold_the_sms_and_say_so(service, office, elks):
+    """An operator who dropped a key too early: nothing is sent with a wrong password, nothing is
+    lost, and the settings API says what is wrong."""
+    from cryptography.fernet import Fernet
+
+    runtime, _ = service
+    foreign = "sealed:v1:" + Fernet(Fernet.generate_key()).encrypt(b"the real password").decode()
+    account = {**elks.account("+46766860035"), "password": foreign}
+    async with runtime.db.transaction() as session:
+        await storage.save_tenant(session, office.id, settings={"sms_providers": [account], "quiet_hours_start": "00:00",
+                                                                 "quiet_hours_end": "00:00"})
+    number = office.new_phone()
+    request = await office.send(phone=number)
+
+    async def held():
+        async with runtime.db.transaction() as session:
+            row = (await session.execute(sa.select(storage.messages).where(storage.messages.c.booking_id == request.booking_id))).first()
+        return row is not None and row.status == "queued" and (row.not_before - row.created_at).total_seconds() > 30
+
+    await wait_until(held, what="the message to be held for a minute")
+    assert elks.to(number) == []
+    response = await office.client.get(f"/tenants/{office.id}/notification-settings", headers=office.headers)
+    assert response.status_code == 503
+    assert response.json()["error"] == "secrets-key-missing"

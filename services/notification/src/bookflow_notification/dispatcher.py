@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import CustomerSnapshot, Envelope, SmsProviderAccount
-from bookflow_notification import domain, segments, storage, tenancy, templating
+from bookflow_notification import domain, sealing, segments, storage, tenancy, templating
 from bookflow_notification.channels import Accepted, Outgoing, SendFailed
 from bookflow_notification.channels.email import send_email
 from bookflow_notification.channels.letter import write_letter
@@ -60,6 +60,7 @@ class _Batch:
 
     now: datetime
     tenants: dict[str, tenancy.TenantView]
+    unreadable: dict[str, str]  # tenants whose secrets this process cannot open, and why
     opted_out: set[tuple[str, str]]
     consents: dict[tuple[str, Any], bool]
     saved: dict[tuple[str, str, str, str], tuple[str, str]]
@@ -182,17 +183,28 @@ class Dispatcher:
 
     async def _read_batch(self, session: AsyncSession, rows: list[sa.Row], now: datetime) -> _Batch:
         tenant_rows = await storage.tenants_by_id(session, {r.tenant_id for r in rows})
-        tenants = {t: tenancy.view(t, tenant_rows.get(t)) for t in {r.tenant_id for r in rows}}
-        phones = {(r.tenant_id, number) for r in rows if (number := tenants[r.tenant_id].sms_number(r.customer.get("phone"))[0])}
+        tenants, unreadable = {}, {}
+        for tenant_id in {r.tenant_id for r in rows}:
+            try:
+                tenants[tenant_id] = tenancy.view(tenant_id, tenant_rows.get(tenant_id))
+            except sealing.CannotUnseal as exc:
+                unreadable[tenant_id] = exc.detail
+        phones = {(r.tenant_id, number) for r in rows
+                  if r.tenant_id in tenants and (number := tenants[r.tenant_id].sms_number(r.customer.get("phone"))[0])}
         marketing = {(r.tenant_id, r.customer_id) for r in rows if r.purpose == "marketing"}
         saved: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         for tenant_id in tenants:
             for t in await storage.saved_templates(session, tenant_id):
                 saved[(tenant_id, t.template_key, t.channel, t.language)] = (t.subject, t.body)
-        return _Batch(now, tenants, await storage.opted_out(session, phones), await storage.consents_of(session, marketing), saved)
+        return _Batch(now, tenants, unreadable, await storage.opted_out(session, phones), await storage.consents_of(session, marketing), saved)
 
     async def _prepare(self, session: AsyncSession, row: sa.Row, batch: _Batch) -> Job | None:
         """Decide one claimed message: withhold it, hold it for quiet hours, or make it a job."""
+        if row.tenant_id in batch.unreadable:
+            # A misconfigured key is for the operator to fix: the message waits, it is not lost.
+            await storage.update_message(session, row.id, not_before=batch.now + timedelta(seconds=60))
+            _log.error("%s %s held: %s", row.template_key, row.id, batch.unreadable[row.tenant_id])
+            return None
         now, tenant = batch.now, batch.tenants[row.tenant_id]
         customer = CustomerSnapshot.model_validate(row.customer)
         with context.conversation(row.correlation_id, tenant_id=row.tenant_id):

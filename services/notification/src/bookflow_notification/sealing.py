@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from bookflow_runtime.auth import DEV_SECRET
+from bookflow_runtime.errors import BookflowError
 
 _log = logging.getLogger(__name__)
 
@@ -26,8 +27,12 @@ DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(f"sealing:{DEV_SECRET}
 _keys = MultiFernet([Fernet(DEVELOPMENT_KEY)])
 
 
-class CannotUnseal(ValueError):
-    """A sealed secret that none of the configured keys opens."""
+class CannotUnseal(BookflowError):
+    """A sealed secret that none of the configured keys opens: the service runs with the wrong
+    `BOOKFLOW_NOTIFICATION_SECRETS_KEY` (a key was dropped before its secrets were sealed anew)."""
+
+    status = 503
+    code = "secrets-key-missing"
 
 
 def configure(keys: str) -> None:
@@ -55,7 +60,8 @@ def unseal(settings: dict[str, Any]) -> dict[str, Any]:
         try:
             return _keys.decrypt(value[len(PREFIX):].encode()).decode()
         except InvalidToken as exc:
-            raise CannotUnseal("a tenant's secret is sealed with a key this service does not have") from exc
+            raise CannotUnseal("the tenant's provider secrets are sealed with a key this service does not have "
+                               "(BOOKFLOW_NOTIFICATION_SECRETS_KEY)") from exc
 
     return _each_secret(settings, opened)
 
