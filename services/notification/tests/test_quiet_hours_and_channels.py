@@ -56,11 +56,13 @@ def mail_server():
 
 async def test_an_email_reaches_the_tenants_smtp_server(office, mail_server):
     mailbox, port = mail_server
-    await office.configure(smtp={"host": "127.0.0.1", "port": port, "starttls": False, "sender": "Verkstan <noreply@verkstan.test>"})
+    await office.configure(smtp={"host": "127.0.0.1", "port": port, "starttls": False, "sender": "Verkstan <noreply@verkstan.test>"},
+                           inbound_email={"address": "svar@verkstan.test", "signing_key": "k" * 32})
     request = await office.send(channels=["email"], email="asa@example.se", language="nl")
     [mail] = await wait_until(lambda: [m for m in mailbox.messages if m.rcpt_tos == ["asa@example.se"]], what="the e-mail")
     text = mail.content.decode()
     assert "Subject: Uw afspraak" in text
+    assert "Reply-To: svar@verkstan.test" in text  # answers go where the service receives them
     assert "Hallo =C3=85sa =C3=96berg" in text or "Hallo Åsa Öberg" in text
     message = await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the e-mail to be recorded")
     assert (message["channel"], message["provider"]) == ("email", "smtp")

@@ -106,3 +106,54 @@ async def test_marketing_goes_only_to_customers_with_recorded_consent(office, ka
 
     message = await wait_until(sent_after_consent, timeout=30, what="consent to be recorded")
     assert message["body"] == f"Hej Åsa Öberg! Dags för klippning igen? Boka enkelt här: https://boka.test/x /{office.id}"
+
+
+def mailgun_form(key: str, sender: str, text: str, message_id: str | None = None, age_seconds: int = 0) -> dict:
+    import time
+
+    from bookflow_notification.webhooks import mailgun_signature
+
+    timestamp, token = str(int(time.time()) - age_seconds), uuid.uuid4().hex
+    return {"timestamp": timestamp, "token": token, "signature": mailgun_signature(key, timestamp, token),
+            "Message-Id": message_id or f"<{uuid.uuid4().hex}@mail.example.se>", "sender": sender, "recipient": "svar@firma.example",
+            "subject": "Re: Din tid", "body-plain": f"{text}\n\n> Hej, din tid är bokad…", "stripped-text": text}
+
+
+async def test_an_e_mail_answer_forwarded_by_mailgun_becomes_reply_received_once(office, kafka):
+    key = uuid.uuid4().hex
+    described = await office.configure(inbound_email={"address": "svar@firma.example", "signing_key": key})
+    assert described["settings"]["inbound_email"]["signing_key"] == "***"
+    form = mailgun_form(key, "Asa@Example.se", "ABC123 OK", message_id="<answer-1@mail.example.se>")
+    for _ in range(2):  # Mailgun retries until it gets a 200
+        response = await office.client.post(f"/webhooks/mailgun/{office.id}/inbound", data=form, headers=FORM)
+        assert response.status_code == 200, response.text
+    async with kafka.reader(topics.REPLY_RECEIVED) as reader:
+        [record] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
+        reply = envelope_of(record).payload
+        assert (reply["channel"], reply["sender"], reply["recipient"], reply["text"], reply["provider"]) == (
+            "email", "asa@example.se", "svar@firma.example", "ABC123 OK", "mailgun")
+        await reader.poll()
+        assert len([r for r in reader.records if header(r, "tenant-id") == office.id]) == 1
+
+
+async def test_an_e_mail_answer_with_a_wrong_or_old_signature_is_refused_and_kept_nowhere(office):
+    key = uuid.uuid4().hex
+    await office.configure(inbound_email={"address": "svar@firma.example", "signing_key": key})
+    forged = mailgun_form("not-the-key-0123456789", "asa@example.se", "ABC123 OK")
+    replayed = mailgun_form(key, "asa@example.se", "ABC123 OK", age_seconds=3600)
+    for form in (forged, replayed):
+        response = await office.client.post(f"/webhooks/mailgun/{office.id}/inbound", data=form, headers=FORM)
+        assert response.status_code == 403, response.text
+    assert (await office.client.get("/sandbox/replies", params={"tenant_id": office.id})).json() == []
+
+
+async def test_an_e_mail_in_the_sandbox_can_be_answered_as_the_customer(office, kafka):
+    await office.configure(inbound_email={"address": "svar@firma.example", "signing_key": uuid.uuid4().hex})
+    request = await office.send(channels=("email",), email="asa@example.se")
+    sent = await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the e-mail in the sandbox")
+    response = await office.client.post(f"/sandbox/messages/{sent['id']}/answer", data={"text": "Tack, det passar"}, headers=FORM)
+    assert response.status_code == 303
+    async with kafka.reader(topics.REPLY_RECEIVED) as reader:
+        [record] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
+    reply = envelope_of(record).payload
+    assert (reply["channel"], reply["sender"], reply["recipient"], reply["text"]) == ("email", "asa@example.se", "svar@firma.example", "Tack, det passar")

@@ -47,6 +47,15 @@ class SmtpAccount(_Settings):
     sender: str = Field(description="The From address, such as `Verkstad AB <noreply@verkstad.se>`.")
 
 
+class InboundEmailAccount(_Settings):
+    """Where customers' e-mail answers arrive: a Mailgun route forwarding to
+    `/webhooks/mailgun/{tenant}/inbound`, signed with the domain's webhook signing key."""
+
+    provider: Literal["mailgun"] = Field("mailgun", description="The inbound mail service (Mailgun routes).")
+    address: str = Field(min_length=3, description="The address customers answer to; outgoing e-mail carries it as Reply-To.")
+    signing_key: str = Field(min_length=16, description="Mailgun's HTTP webhook signing key, which signs every forwarded e-mail.")
+
+
 class TenantNotificationSettings(_Settings):
     """Everything the notification service needs to know of a tenant beyond name, zone and language."""
 
@@ -62,6 +71,7 @@ class TenantNotificationSettings(_Settings):
         "empty: the country of the tenant's time zone.",
     )
     smtp: SmtpAccount | None = Field(None, description="The tenant's mail server; empty sends e-mail to the sandbox.")
+    inbound_email: InboundEmailAccount | None = Field(None, description="Where e-mail answers arrive; empty: they are not received.")
     letter_folder: str | None = Field(None, description="Folder for letter PDFs; empty uses the service's letters folder.")
     address_lines: list[str] = Field(default_factory=list, description="The tenant's own address block on letters.")
     reply_number: str | None = Field(None, description="The number customers answer to, printed on letters.")
@@ -73,4 +83,4 @@ class TenantNotificationSettings(_Settings):
     )
 
 
-__all__ = ["MessageStatus", "SmsProvider", "SmsProviderAccount", "SmtpAccount", "TenantNotificationSettings"]
+__all__ = ["InboundEmailAccount", "MessageStatus", "SmsProvider", "SmsProviderAccount", "SmtpAccount", "TenantNotificationSettings"]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bookflow_contracts import Channel, TenantNotificationSettings
 from bookflow_contracts.templates import TEMPLATES
-from bookflow_notification import segments, storage, tenancy, templating
+from bookflow_notification import sealing, segments, storage, tenancy, templating
 from bookflow_notification.default_templates import LANGUAGES
 from bookflow_runtime.auth import StaffOfTenant
 from bookflow_runtime.errors import Conflict, NotFound
@@ -33,13 +33,13 @@ async def communication_log(
 
 # --- settings --------------------------------------------------------------------------------
 
-_SECRETS = ("password", "webhook_secret")
+_SECRETS = sealing.SECRET_FIELDS
 _MASK = "***"
 
 
 def _masked(settings: TenantNotificationSettings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
-    for account in [*data["sms_providers"], *([data["smtp"]] if data["smtp"] else [])]:
+    for account in [*data["sms_providers"], *(data[key] for key in sealing.ACCOUNTS if data[key])]:
         for key in _SECRETS:
             if account.get(key):
                 account[key] = _MASK
@@ -67,8 +67,9 @@ def _with_kept_secrets(new: dict[str, Any], stored: TenantNotificationSettings) 
     if isinstance(new.get("sms_providers"), list):
         olds = before["sms_providers"]
         merged["sms_providers"] = [kept(a, olds[i] if i < len(olds) else None) for i, a in enumerate(new["sms_providers"])]
-    if new.get("smtp"):
-        merged["smtp"] = kept(new["smtp"], before["smtp"])
+    for key in sealing.ACCOUNTS:
+        if new.get(key):
+            merged[key] = kept(new[key], before[key])
     return merged
 
 

@@ -136,41 +136,46 @@ async def apply_delivery_report(session: AsyncSession, report: DeliveryReport, t
     return "applied"
 
 
-# --- inbound SMS -----------------------------------------------------------------------------
+# --- customers' answers ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class InboundSms:
+class InboundMessage:
+    """A customer's SMS or e-mail as a provider handed it over."""
+
     provider: str
     provider_message_id: str
     sender: str
     recipient: str
     text: str
     received_at: datetime
+    channel: Literal["sms", "email"] = "sms"
 
 
-async def receive_sms(session: AsyncSession, tenant_id: str, sms: InboundSms, answers_message_id: uuid.UUID | None = None) -> bool:
-    """A customer's answer: publish `reply.received` for the flows, and honour STOP or START.
-    False if the provider delivered the same inbound message before (it changes nothing)."""
-    reply_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bookflow:{sms.provider}:{sms.provider_message_id}")
-    sms = replace(sms, sender=domain.sms_number(sms.sender, None)[0] or sms.sender)  # as STOP lists and sends compare numbers
+async def receive_reply(session: AsyncSession, tenant_id: str, reply: InboundMessage, answers_message_id: uuid.UUID | None = None) -> bool:
+    """A customer's answer: publish `reply.received` for the flows, and for SMS honour STOP or
+    START. False if the provider delivered the same message before (it changes nothing)."""
+    reply_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bookflow:{reply.provider}:{reply.provider_message_id}")
+    if reply.channel == "sms":
+        reply = replace(reply, sender=domain.sms_number(reply.sender, None)[0] or reply.sender)  # as STOP lists and sends compare numbers
     if not await storage.add_reply(
-        session, id=reply_id, tenant_id=tenant_id, provider=sms.provider, provider_message_id=sms.provider_message_id,
-        sender=sms.sender, recipient=sms.recipient, text=sms.text, received_at=sms.received_at, answers_message_id=answers_message_id,
+        session, id=reply_id, tenant_id=tenant_id, channel=reply.channel, provider=reply.provider,
+        provider_message_id=reply.provider_message_id, sender=reply.sender, recipient=reply.recipient, text=reply.text,
+        received_at=reply.received_at, answers_message_id=answers_message_id,
     ):
         return False
-    intent = domain.opt_out_intent(sms.text)
+    intent = domain.opt_out_intent(reply.text) if reply.channel == "sms" else None
     if intent == "stop":
-        await storage.add_opt_out(session, tenant_id, sms.sender, sms.received_at, sms.text)
-        _log.info("%s answered %r: no more SMS from tenant %s", sms.sender, sms.text, tenant_id)
+        await storage.add_opt_out(session, tenant_id, reply.sender, reply.received_at, reply.text)
+        _log.info("%s answered %r: no more SMS from tenant %s", reply.sender, reply.text, tenant_id)
     elif intent == "start":
-        await storage.remove_opt_out(session, tenant_id, sms.sender)
-        _log.info("%s answered %r: SMS from tenant %s again", sms.sender, sms.text, tenant_id)
+        await storage.remove_opt_out(session, tenant_id, reply.sender)
+        _log.info("%s answered %r: SMS from tenant %s again", reply.sender, reply.text, tenant_id)
     await outbox.put(
         session,
         ReplyReceived(
-            reply_id=reply_id, channel="sms", sender=sms.sender, recipient=sms.recipient, text=sms.text,
-            received_at=sms.received_at, provider=sms.provider, provider_message_id=sms.provider_message_id,
+            reply_id=reply_id, channel=reply.channel, sender=reply.sender, recipient=reply.recipient, text=reply.text,
+            received_at=reply.received_at, provider=reply.provider, provider_message_id=reply.provider_message_id,
         ),
         tenant_id=tenant_id,
     )

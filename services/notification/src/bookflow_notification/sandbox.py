@@ -1,7 +1,7 @@
 """The sandbox for local runs: a page listing every message sent (SMS, e-mail, letters with their
-PDF) and the customers' answers, where one can answer an SMS as the customer would. An answer
-takes the same inbound path as a provider's webhook (`handlers.receive_sms`): it becomes
-`reply.received`, and STOP opts out. Served only while `sandbox_enabled` is on."""
+PDF) and the customers' answers, where one can answer an SMS or an e-mail as the customer would.
+An answer takes the same inbound path as a provider's webhook (`handlers.receive_reply`): it
+becomes `reply.received`, and an SMS STOP opts out. Served only while `sandbox_enabled` is on."""
 from __future__ import annotations
 
 import uuid
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
-from bookflow_notification import handlers, storage
+from bookflow_notification import handlers, storage, tenancy
 from bookflow_runtime.errors import BookflowError, NotFound
 from bookflow_runtime.service import ServiceRuntime, runtime_of
 
@@ -56,11 +56,14 @@ async def answer(message_id: uuid.UUID, request: Request, runtime: Runtime) -> R
         message = await storage.message(session, message_id)
         if message is None:
             raise NotFound("no such message")
-        if message.channel != "sms" or not message.recipient:
-            raise CannotAnswer("only an SMS can be answered")
-        await handlers.receive_sms(session, message.tenant_id, handlers.InboundSms(
+        if message.channel not in ("sms", "email") or not message.recipient:
+            raise CannotAnswer("only an SMS or an e-mail can be answered")
+        tenant = tenancy.view(message.tenant_id, await storage.tenant(session, message.tenant_id))
+        inbound = tenant.settings.inbound_email
+        to = message.sender if message.channel == "sms" else (inbound.address if inbound else None)
+        await handlers.receive_reply(session, message.tenant_id, handlers.InboundMessage(
             provider="sandbox", provider_message_id=str(uuid.uuid4()), sender=message.recipient,
-            recipient=message.sender or "sandbox", text=text, received_at=datetime.now(UTC),
+            recipient=to or "sandbox", text=text, received_at=datetime.now(UTC), channel=message.channel,
         ), answers_message_id=message.id)
     back = request.headers.get("referer") or f"/sandbox?{urlencode({'tenant_id': message.tenant_id})}"
     return RedirectResponse(back, status_code=303)
@@ -100,7 +103,7 @@ _PAGE = Environment(autoescape=True).from_string("""<!doctype html>
  <td>{{ m.recipient or '' }}</td><td>{{ m.template_key }}</td>
  <td>{% if m.subject and m.channel != 'sms' %}<strong>{{ m.subject }}</strong><br>{% endif %}<span class="body">{{ m.body or '' }}</span>
   {% if m.letter_path %}<br><a class="letter" href="/sandbox/letters/{{ m.id }}">letter (PDF)</a>{% endif %}
-  {% if m.channel == 'sms' and m.recipient and m.status in ('sent', 'delivered') %}
+  {% if m.channel in ('sms', 'email') and m.recipient and m.status in ('sent', 'delivered') %}
   <form method="post" action="/sandbox/messages/{{ m.id }}/answer" class="answer">
    <input name="text" aria-label="answer as {{ m.recipient }}" placeholder="Answer as the customer"><button>Send answer</button></form>{% endif %}
  </td>
@@ -108,9 +111,9 @@ _PAGE = Environment(autoescape=True).from_string("""<!doctype html>
 {% else %}<tr><td colspan="6">No messages yet.</td></tr>{% endfor %}
 </tbody></table>
 <h2>Answers</h2>
-<table id="replies"><thead><tr><th>When</th><th>From</th><th>To</th><th>Text</th><th>Provider</th></tr></thead><tbody>
-{% for r in replies %}<tr class="reply"><td>{{ r.received_at.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ r.sender }}</td><td>{{ r.recipient }}</td>
-<td class="body">{{ r.text }}</td><td>{{ r.provider }}</td></tr>
-{% else %}<tr><td colspan="5">No answers yet.</td></tr>{% endfor %}
+<table id="replies"><thead><tr><th>When</th><th>Channel</th><th>From</th><th>To</th><th>Text</th><th>Provider</th></tr></thead><tbody>
+{% for r in replies %}<tr class="reply"><td>{{ r.received_at.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ r.channel }}</td><td>{{ r.sender }}</td>
+<td>{{ r.recipient }}</td><td class="body">{{ r.text }}</td><td>{{ r.provider }}</td></tr>
+{% else %}<tr><td colspan="6">No answers yet.</td></tr>{% endfor %}
 </tbody></table>
 </body></html>""")

@@ -1,4 +1,5 @@
-"""Tenants' provider secrets (SMS API passwords and webhook secrets, SMTP passwords) are stored
+"""Tenants' provider secrets (SMS API passwords and webhook secrets, SMTP passwords, inbound mail
+signing keys) are stored
 sealed: encrypted with the service's key (Fernet: AES-128-CBC with an HMAC), so that a copy of
 the database or a backup does not hand out the keys to send SMS in a tenant's name.
 
@@ -21,7 +22,7 @@ from bookflow_runtime.errors import BookflowError
 _log = logging.getLogger(__name__)
 
 PREFIX = "sealed:v1:"
-SECRET_FIELDS = ("password", "webhook_secret")
+SECRET_FIELDS = ("password", "webhook_secret", "signing_key")
 DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(f"sealing:{DEV_SECRET}".encode()).digest()).decode()
 
 _keys = MultiFernet([Fernet(DEVELOPMENT_KEY)])
@@ -43,8 +44,11 @@ def configure(keys: str) -> None:
         _log.warning("tenants' provider secrets are sealed with the development key: set BOOKFLOW_NOTIFICATION_SECRETS_KEY")
 
 
+ACCOUNTS = ("smtp", "inbound_email")  # settings keys holding one account; `sms_providers` holds a list
+
+
 def _accounts(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*(settings.get("sms_providers") or []), *([settings["smtp"]] if settings.get("smtp") else [])]
+    return [*(settings.get("sms_providers") or []), *(settings[key] for key in ACCOUNTS if settings.get(key))]
 
 
 def seal(settings: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +74,9 @@ def _each_secret(settings: dict[str, Any], change: Any) -> dict[str, Any]:
     out = {**settings}
     if out.get("sms_providers"):
         out["sms_providers"] = [dict(a) for a in out["sms_providers"]]
-    if out.get("smtp"):
-        out["smtp"] = dict(out["smtp"])
+    for key in ACCOUNTS:
+        if out.get(key):
+            out[key] = dict(out[key])
     for account in _accounts(out):
         for field in SECRET_FIELDS:
             if isinstance(account.get(field), str) and account[field]:

@@ -115,6 +115,7 @@ replies = sa.Table(
     "replies", metadata,
     sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False, server_default="sms"),
     sa.Column("provider", sa.Text, nullable=False),
     sa.Column("provider_message_id", sa.Text, nullable=False),
     sa.Column("sender", sa.Text, nullable=False),

@@ -1,10 +1,12 @@
-"""Providers' callbacks: delivery reports and inbound SMS from 46elks and Twilio.
+"""Providers' callbacks: delivery reports and inbound SMS from 46elks and Twilio, e-mail answers
+forwarded by Mailgun.
 
 Every callback is verified before anything is stored: 46elks callbacks carry the tenant's
 webhook secret in their address (46elks signs nothing); Twilio signs each callback in
 `X-Twilio-Signature`, base64 HMAC-SHA1 with the account's auth token over the full URL as
 Twilio called it followed by every form field's name and value sorted by name
-(Twilio's "Webhooks security" documentation). A bad secret or signature gets 403 and changes
+(Twilio's "Webhooks security" documentation); Mailgun signs `timestamp` + `token` with the
+domain's webhook signing key (HMAC-SHA256, "Securing webhooks"). A bad secret or signature gets 403 and changes
 nothing. Providers retry: the same report or inbound message twice changes nothing the second time.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -120,7 +122,7 @@ async def elks_inbound(secret: str, request: Request, runtime: Runtime) -> Respo
     tenant_id = await _tenant_of(runtime, recipient)
     if not _elks_secret_matches(await _accounts(runtime, tenant_id, "46elks"), secret):
         raise Forbidden("the callback's secret is not this tenant's")
-    await _receive(runtime, tenant_id, handlers.InboundSms("46elks", sms_id, sender, recipient, form.get("message", ""), _instant(form.get("created"))))
+    await _receive(runtime, tenant_id, handlers.InboundMessage("46elks", sms_id, sender, recipient, form.get("message", ""), _instant(form.get("created"))))
     return Response(status_code=200)  # an empty answer: 46elks would send a non-empty one back as an SMS
 
 
@@ -146,8 +148,47 @@ async def twilio_inbound(request: Request, runtime: Runtime) -> Response:
     tenant_id = await _tenant_of(runtime, recipient)
     if not _twilio_verified(runtime, request, form, await _accounts(runtime, tenant_id, "twilio")):
         raise Forbidden("the X-Twilio-Signature does not match")
-    await _receive(runtime, tenant_id, handlers.InboundSms("twilio", sid, sender, recipient, form.get("Body", ""), datetime.now(UTC)))
+    await _receive(runtime, tenant_id, handlers.InboundMessage("twilio", sid, sender, recipient, form.get("Body", ""), datetime.now(UTC)))
     return Response("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>", media_type="application/xml")
+
+
+# --- Mailgun (inbound e-mail) ------------------------------------------------------------------
+
+
+def mailgun_signature(signing_key: str, timestamp: str, token: str) -> str:
+    """What Mailgun puts in `signature`: hex HMAC-SHA256 of timestamp and token with the key."""
+    return hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+
+
+MAILGUN_MAX_AGE = timedelta(minutes=15)  # older signed posts are refused: a captured one cannot be replayed later
+
+
+@router.post("/mailgun/{tenant_id}/inbound", summary="An e-mail answer forwarded by a Mailgun route (`forward()`)")
+async def mailgun_inbound(tenant_id: str, request: Request, runtime: Runtime) -> Response:
+    async with runtime.db.transaction() as session:
+        inbound = tenancy.view(tenant_id, await storage.tenant(session, tenant_id)).settings.inbound_email
+    form = await _any_form(request)
+    timestamp, token, signature = (form.get(k, "") for k in ("timestamp", "token", "signature"))
+    if inbound is None or not signature or not hmac.compare_digest(mailgun_signature(inbound.signing_key, timestamp, token), signature):
+        raise Forbidden("the Mailgun signature does not match")
+    if not timestamp.isdigit() or abs(datetime.now(UTC) - datetime.fromtimestamp(int(timestamp), UTC)) > MAILGUN_MAX_AGE:
+        raise Forbidden("the Mailgun signature is too old")
+    message_id, sender = _required(form, "Message-Id", "sender")
+    text = form.get("stripped-text") or form.get("body-plain") or ""  # stripped: the answer without the quoted mail
+    await _receive(runtime, tenant_id, handlers.InboundMessage(
+        "mailgun", message_id, sender.strip().lower(), form.get("recipient") or inbound.address, text.strip(),
+        datetime.fromtimestamp(int(timestamp), UTC), channel="email",
+    ))
+    return Response(status_code=200)
+
+
+async def _any_form(request: Request) -> dict[str, str]:
+    """Mailgun posts urlencoded or multipart (with attachments); attachments are not kept."""
+    try:
+        form = await request.form()
+    except Exception as exc:  # noqa: BLE001 (whatever the parser says, the body is not a form)
+        raise BadCallback(f"the body is not a form: {exc}") from exc
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -161,7 +202,7 @@ async def _tenant_of(runtime: ServiceRuntime, number: str) -> str:
     return tenant_id
 
 
-async def _receive(runtime: ServiceRuntime, tenant_id: str, sms: handlers.InboundSms) -> None:
+async def _receive(runtime: ServiceRuntime, tenant_id: str, reply: handlers.InboundMessage) -> None:
     async with runtime.db.transaction() as session:
-        if not await handlers.receive_sms(session, tenant_id, sms):
-            _log.info("inbound %s %s was already received", sms.provider, sms.provider_message_id)
+        if not await handlers.receive_reply(session, tenant_id, reply):
+            _log.info("inbound %s %s was already received", reply.provider, reply.provider_message_id)

@@ -19,6 +19,8 @@ async def send_email(mail: Outgoing, timeout: float) -> Accepted:
     message["From"], message["To"], message["Subject"] = smtp.sender, mail.to, mail.subject
     message_id = make_msgid(idstring=str(mail.message_id), domain=smtp.sender.rpartition("@")[2].strip("> ") or None)
     message["Message-ID"] = message_id
+    if mail.settings.inbound_email:  # answers go where they are received (webhooks.py, Mailgun)
+        message["Reply-To"] = mail.settings.inbound_email.address
     message.set_content(mail.body)
     try:
         await aiosmtplib.send(
