@@ -145,31 +145,3 @@ async def test_a_malformed_booking_created_is_dead_lettered_while_the_bookings_a
     assert all("not a bookflow envelope" in header(r, "dead-letter-reason") for r in dead)
     assert all(r.value == b'{"type": "booking.created", "payload": {}}' for r in dead)
 
-
-async def test_a_service_run_as_two_worker_processes_sends_each_notice_once(stack: Stack):
-    """`BOOKFLOW_<SERVICE>_WORKERS`: two processes share the consumers and the dispatching, and
-    still every customer gets one notice."""
-    import psutil
-
-    notification = stack.services["notification"]
-    notification.stop()
-    notification.start(extra_env={"BOOKFLOW_NOTIFICATION_WORKERS": "2"})
-    try:
-        notification.wait_ready()
-        assert notification.proc is not None
-        workers = [p for p in psutil.Process(notification.proc.pid).children(recursive=True) if "python" in p.name()]
-        assert len(workers) >= 2
-        tenant = new_tenant()
-        for i in range(12):
-            await post_booking(stack, tenant, booking_request(f"Kund {i}"))
-
-        async def all_notices():
-            messages = await sandbox(stack, tenant)
-            return messages if len(messages) >= 12 else None
-
-        messages = await wait_until(all_notices, what="twelve notices")
-        assert sorted(m["body"].split(",")[0] for m in messages) == sorted(f"Hej Kund {i}" for i in range(12))
-    finally:
-        notification.stop()
-        notification.start()
-        notification.wait_ready()

@@ -11,7 +11,6 @@ from bookflow_runtime.service import ServiceRuntime
 
 
 def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
-    sealing.configure(settings.secrets_key)
     runtime = ServiceRuntime(
         settings,
         title="bookflow notification",
@@ -20,6 +19,7 @@ def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] 
             "reports on `notification.status`; customers' answers go out on `reply.received`."
         ),
     )
+    sealing.configure(settings.secrets_key)  # after the runtime set up logging: its warning is a log line
     runtime.consume(consumers.requests)
     runtime.consume(consumers.tenants)
     runtime.consume(consumers.customers)
