@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -36,6 +36,16 @@ inbox = sa.Table(
     sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+
+def unnest(arrays: Mapping[str, str]) -> str:
+    """`unnest(CAST(:name AS type[]), …)` for bind parameters named with their PostgreSQL types:
+    a batch of rows bound as one array per column, so that it costs one statement, not one per
+    row. `jsonb` arrays are bound as JSON text."""
+    return "unnest(" + ", ".join(
+        f"CAST(CAST(:{name} AS text[]) AS jsonb[])" if kind.lower() == "jsonb" else f"CAST(:{name} AS {kind}[])"
+        for name, kind in arrays.items()
+    ) + ")"
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

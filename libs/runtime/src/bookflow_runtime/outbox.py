@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bookflow_contracts import Envelope, Message, encode
 from bookflow_runtime import context, faults, metrics
-from bookflow_runtime.database import outbox
+from bookflow_runtime.database import outbox, unnest
 
 _log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
@@ -63,9 +63,8 @@ def _row(envelope: Envelope, topic: str) -> dict:
 
 # One statement for any number of rows: arrays in, rows out (many times faster than executemany).
 _INSERT_MANY = sa.text(
-    "INSERT INTO outbox (event_id, topic, key, value, headers) "
-    "SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), "
-    "CAST(:values AS bytea[]), CAST(CAST(:headers AS text[]) AS jsonb[]))"
+    "INSERT INTO outbox (event_id, topic, key, value, headers) SELECT * FROM "
+    + unnest({"event_ids": "uuid", "topics": "text", "keys": "text", "values": "bytea", "headers": "jsonb"})
 )
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import os
 import logging
 import sys
 from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
 
 import uvicorn
+from uvicorn.importer import import_from_string
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -254,10 +253,5 @@ _WORKER_APP, _WORKER_SETTINGS = "BOOKFLOW_WORKER_APP", "BOOKFLOW_WORKER_SETTINGS
 
 def worker_app() -> FastAPI:
     """The app of one worker process: the service's factory with settings from the environment."""
-    create_app, settings_class = (_named(os.environ[name]) for name in (_WORKER_APP, _WORKER_SETTINGS))
+    create_app, settings_class = (import_from_string(os.environ[name]) for name in (_WORKER_APP, _WORKER_SETTINGS))
     return create_app(settings_class())
-
-
-def _named(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)

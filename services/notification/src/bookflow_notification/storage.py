@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_notification import sealing
+from bookflow_runtime.database import unnest
 
 metadata = sa.MetaData()
 _tz = sa.DateTime(timezone=True)
@@ -149,11 +150,8 @@ _NEW_MESSAGE_COLUMNS = {
     "correlation_id": "text", "template_key": "text", "status": "text", "not_before": "timestamptz",
 }
 _ADD_MESSAGES = sa.text(
-    f"INSERT INTO messages ({', '.join(_NEW_MESSAGE_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(
-        f"CAST(CAST(:{c} AS text[]) AS jsonb[])" if t == "jsonb" else f"CAST(:{c} AS {t}[])" for c, t in _NEW_MESSAGE_COLUMNS.items()
-    )
-    + ") ON CONFLICT ON CONSTRAINT messages_tenant_idempotency_key DO NOTHING RETURNING tenant_id, idempotency_key"
+    f"INSERT INTO messages ({', '.join(_NEW_MESSAGE_COLUMNS)}) SELECT * FROM {unnest(_NEW_MESSAGE_COLUMNS)} "
+    "ON CONFLICT ON CONSTRAINT messages_tenant_idempotency_key DO NOTHING RETURNING tenant_id, idempotency_key"
 )
 
 
@@ -184,13 +182,9 @@ async def update_messages(session: AsyncSession, rows: list[dict]) -> None:
 @functools.lru_cache(maxsize=64)
 def _update_many(keys: tuple[str, ...]) -> sa.TextClause:
     columns = ("id", *keys)
-    arrays = ", ".join(f"CAST(:v_{c} AS {_pg_type(messages.c[c])}[])" for c in columns)
+    arrays = unnest({f"v_{c}": messages.c[c].type.compile(dialect=pg.dialect()) for c in columns})
     assignments = ", ".join(f"{c} = v.{c}" for c in keys)
-    return sa.text(f"UPDATE messages SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) WHERE messages.id = v.id")
-
-
-def _pg_type(column: sa.Column) -> str:
-    return column.type.compile(dialect=pg.dialect())
+    return sa.text(f"UPDATE messages SET {assignments} FROM {arrays} AS v({', '.join(columns)}) WHERE messages.id = v.id")
 
 
 async def add_event(session: AsyncSession, message_id: uuid.UUID, status: str, at: datetime, detail: str | None = None) -> None:
