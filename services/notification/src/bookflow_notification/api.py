@@ -38,12 +38,7 @@ _MASK = "***"
 
 
 def _masked(settings: TenantNotificationSettings) -> dict[str, Any]:
-    data = settings.model_dump(mode="json")
-    for account in [*data["sms_providers"], *(data[key] for key in sealing.ACCOUNTS if data[key])]:
-        for key in _SECRETS:
-            if account.get(key):
-                account[key] = _MASK
-    return data
+    return sealing.map_secrets(settings.model_dump(mode="json"), lambda _: _MASK)
 
 
 def _with_kept_secrets(new: dict[str, Any], stored: TenantNotificationSettings) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -53,7 +54,7 @@ def _accounts(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 def seal(settings: dict[str, Any]) -> dict[str, Any]:
     """A copy of the settings with every secret sealed (sealed ones stay as they are)."""
-    return _each_secret(settings, lambda v: v if v.startswith(PREFIX) else PREFIX + _keys.encrypt(v.encode()).decode())
+    return map_secrets(settings, lambda v: v if v.startswith(PREFIX) else PREFIX + _keys.encrypt(v.encode()).decode())
 
 
 def unseal(settings: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +68,11 @@ def unseal(settings: dict[str, Any]) -> dict[str, Any]:
             raise CannotUnseal("the tenant's provider secrets are sealed with a key this service does not have "
                                "(BOOKFLOW_NOTIFICATION_SECRETS_KEY)") from exc
 
-    return _each_secret(settings, opened)
+    return map_secrets(settings, opened)
 
 
-def _each_secret(settings: dict[str, Any], change: Any) -> dict[str, Any]:
+def map_secrets(settings: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of the settings with `change` applied to every secret that is set."""
     out = {**settings}
     if out.get("sms_providers"):
         out["sms_providers"] = [dict(a) for a in out["sms_providers"]]
