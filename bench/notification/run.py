@@ -37,7 +37,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bookflow_contracts import CustomerSnapshot, Envelope, SendNotification, encode, topics
 from bookflow_devstack import infra
-from bookflow_runtime.auth import DEV_SECRET, issue_staff_token
+from bookflow_runtime import development
+from bookflow_runtime.auth import issue_staff_token
 from bookflow_runtime.kafka import ensure_topics
 from bookflow_runtime.migrations import upgrade
 
@@ -154,7 +155,7 @@ def percentile(values: list[float], p: float) -> float:
 async def run_service(args: argparse.Namespace, workers: int, bootstrap: str, db_url: str, fake_url: str, records: list) -> dict:
     port = infra.free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BOOKFLOW_NOTIFICATION_DATABASE_URL": db_url,
-           "BOOKFLOW_NOTIFICATION_HTTP_PORT": str(port), "BOOKFLOW_LOG_LEVEL": "WARNING",
+           "BOOKFLOW_NOTIFICATION_HTTP_PORT": str(port), "BOOKFLOW_LOG_LEVEL": "WARNING", "BOOKFLOW_DEVELOPMENT": "1",
            "BOOKFLOW_NOTIFICATION_DISPATCH_BATCH_SIZE": str(args.batch), "BOOKFLOW_NOTIFICATION_SANDBOX_ENABLED": "false",
            "BOOKFLOW_NOTIFICATION_WORKERS": str(workers)}
     log = open(Path(tempfile.gettempdir()) / "bench-notification-service.log", "w")  # noqa: SIM115
@@ -163,7 +164,7 @@ async def run_service(args: argparse.Namespace, workers: int, bootstrap: str, db
         base = f"http://127.0.0.1:{port}"
         await wait_ready(f"{base}/health/ready", service)
         await wait_for_group(bootstrap, "bookflow.notification.requests", workers)
-        token = issue_staff_token(os.environ.get("BOOKFLOW_STAFF_TOKEN_SECRET", DEV_SECRET), TENANT, "bench", ("admin",))
+        token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, TENANT, "bench", ("administrator",))
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
             account = {"provider": "46elks", "base_url": fake_url, "username": "bench", "password": "bench",
                        "sender": "+46766860000", "webhook_secret": "bench-secret-0123456789"}

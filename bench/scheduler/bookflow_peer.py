@@ -80,6 +80,7 @@ def main() -> None:
         "BOOKFLOW_SCHEDULER_DATABASE_URL": sqlalchemy_url,
         "BOOKFLOW_SCHEDULER_HTTP_PORT": str(args.port),
         "BOOKFLOW_LOG_LEVEL": "WARNING",
+        "BOOKFLOW_DEVELOPMENT": "1",
     }
     os.execve(sys.executable, [sys.executable, "-m", "bookflow_scheduler"], env)
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from bookflow_booking.handlers import MY_PAGES
-from bookflow_booking.settings import DEV_ADMIN_TOKEN
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
 from bookflow_devstack.testing import envelope_of, new_tenant, wait_until
-from bookflow_runtime.auth import DEV_SECRET, read_link
+from bookflow_runtime import development
+from bookflow_runtime.auth import read_link
 
 pytestmark = pytest.mark.system
 
@@ -42,7 +42,7 @@ class Office:
         tenant_id = new_tenant()
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.put(f"{stack.services['booking'].url}/tenants/{tenant_id}",
-                                        headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"},
+                                        headers={"Authorization": f"Bearer {development.OPERATOR_TOKEN}"},
                                         json={"name": "Pinea", "flow": "confirmation", "time_zone": daytime_zone(), **settings})
         assert response.status_code == 200, response.text
         return cls(stack, tenant_id, response.json()["staff_token"])
@@ -92,7 +92,7 @@ async def my_pages_link(kafka, office: Office, booking_id: str) -> str:
 def opens(link: str) -> str:
     """The booking a My pages link opens (tokens signed at different seconds differ in their bytes)."""
     token = urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]
-    return read_link(DEV_SECRET, MY_PAGES, token, max_age_seconds=3600)["b"]
+    return read_link(development.LINK_SECRET, MY_PAGES, token, max_age_seconds=3600)["b"]
 
 
 async def logged(office: Office, booking_id: str, template: str, status: str | None = None) -> list[dict]:

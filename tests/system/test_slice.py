@@ -14,7 +14,7 @@ import pytest
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
 from bookflow_devstack.testing import envelope_of, header, new_tenant, wait_until
-from bookflow_runtime.auth import DEV_SECRET, issue_staff_token
+from bookflow_devstack.testing import staff_headers
 
 pytestmark = pytest.mark.system
 
@@ -32,8 +32,7 @@ def booking_request(name: str = "Åsa Öberg", **kw) -> dict:
 
 def staff(tenant: str) -> dict:
     """A planner's bearer token for the tenant (the booking service's staff routes need one)."""
-    secret = os.environ.get("BOOKFLOW_STAFF_TOKEN_SECRET", DEV_SECRET)
-    return {"Authorization": f"Bearer {issue_staff_token(secret, tenant, 'front-desk')}"}
+    return staff_headers(tenant)
 
 
 async def get_json(url: str, headers: dict | None = None, **params):

@@ -17,7 +17,8 @@ import pytest
 
 from bookflow_devstack.infra import free_port, port_is_free
 from bookflow_devstack.testing import new_tenant, wait_until
-from bookflow_runtime.auth import DEV_SECRET, issue_staff_token
+from bookflow_runtime import development
+from bookflow_runtime.auth import issue_staff_token
 
 pytestmark = pytest.mark.system
 
@@ -63,7 +64,7 @@ async def test_up_runs_all_five_services_on_embedded_defaults_and_ctrl_c_stops_e
         tenant = new_tenant()
         start = datetime.now(UTC) + timedelta(days=3)
         async with httpx.AsyncClient(timeout=5) as client:
-            token = issue_staff_token(DEV_SECRET, tenant, "front-desk")  # `up` runs on the development secret
+            token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, tenant, "front-desk")  # `up` runs in development mode
             created = await client.post(f"http://127.0.0.1:{base}/tenants/{tenant}/bookings", headers={"Authorization": f"Bearer {token}"}, json={
                 "customer": {"name": "Kari", "email": "kari@example.no", "language": "nb"}, "service": "hårklipp",
                 "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),

@@ -90,10 +90,37 @@ def test_every_message_type_has_a_schema_a_topic_and_described_fields(tmp_path):
             assert field.description, f"{name}.{field_name} has no description"
     files = write(tmp_path)
     assert len(files) == len(schemas)
-    assert json.loads((tmp_path / "booking.created.v1.json").read_text())["x-topic"] == "booking.created"
+    assert json.loads((tmp_path / "booking.created.v2.json").read_text())["x-topic"] == "booking.created"
 
 
 def test_the_four_fixed_topic_names():
     assert (topics.BOOKING_CREATED, topics.REPLY_RECEIVED, topics.REMINDER_DUE, topics.ORDER_TRANSITIONED) == (
         "booking.created", "reply.received", "reminder.due", "order.transitioned",
     )
+
+
+def test_a_consumer_of_version_1_reads_a_version_2_booking_created():
+    """Consumers written before version 2 keep working: new fields have defaults, unknown ones are ignored."""
+    v1_payload = a_booking().model_dump(mode="json")
+    for added in ("work_lines", "subject", "extra_info", "source", "source_ref", "rebooked_from", "booking_version"):
+        v1_payload.pop(added)
+    assert BookingCreated.model_validate(v1_payload).source == "staff"
+    v2 = a_booking().model_copy(update={"extra_info": "Ring på dörren"}).model_dump(mode="json") | {"a_field_of_v3": 1}
+    assert BookingCreated.model_validate(v2).extra_info == "Ring på dörren"
+
+
+def test_every_topic_has_its_publishers_and_consumers_named():
+    assert set(topics.PUBLISHED_BY) == set(topics.ALL) == set(topics.CONSUMED_BY)
+    for name, model in message_types().items():
+        assert topics.PUBLISHED_BY[model.topic], name
+
+
+def test_a_withdrawal_is_keyed_like_the_requests_it_withdraws():
+    from bookflow_contracts import SendNotification, WithdrawNotifications
+
+    booking_id = uuid.uuid4()
+    request = SendNotification(idempotency_key="k", customer=CustomerSnapshot(customer_id=uuid.uuid4()), channels=["sms"],
+                               template_key="confirm-reminder", booking_id=booking_id, regarding_version=3)
+    withdrawal = WithdrawNotifications(regarding=request.regarding, before_version=4, reason="confirmed", booking_id=booking_id)
+    assert request.regarding == f"booking:{booking_id}"
+    assert request.ordering_key() == withdrawal.ordering_key()

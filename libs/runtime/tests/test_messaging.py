@@ -17,7 +17,7 @@ from bookflow_runtime.consumer import Consumer
 from bookflow_runtime.database import create_engine, messaging_metadata
 from bookflow_runtime.kafka import BrokerUnreachable, new_producer
 from bookflow_runtime.outbox import OutboxRelay
-from bookflow_runtime.service import ServiceRuntime
+from bookflow_runtime.runtime import ServiceRuntime
 from bookflow_runtime.settings import ServiceSettings
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -58,7 +58,7 @@ async def record_effect(session: AsyncSession, event: BookingCreated, env: Envel
     await session.execute(sa.insert(effects).values(event_id=env.event_id, booking_id=event.booking_id))
     await outbox.put(
         session,
-        OrderTransitioned(booking_id=event.booking_id, from_state="new", to_state="noted", transition="note", actor="system"),
+        OrderTransitioned(booking_id=event.booking_id, from_state="unconfirmed", to_state="confirmed", transition="confirm", actor="system"),
         tenant_id=env.tenant_id,
     )
 
@@ -88,15 +88,15 @@ async def test_messages_are_published_after_commit_in_order_per_key_and_never_af
         async with runtime.db.transaction() as s:
             for step in range(5):
                 for booking in (first, second):
-                    await outbox.put(s, OrderTransitioned(booking_id=booking, from_state=str(step), to_state=str(step + 1), transition="step", actor="test"), tenant_id=tenant)
+                    await outbox.put(s, OrderTransitioned(booking_id=booking, from_state="booked", to_state="booked", transition="step", actor="test", reason=str(step + 1)), tenant_id=tenant)
         with pytest.raises(RuntimeError):
             async with runtime.db.transaction() as s:
-                await outbox.put(s, OrderTransitioned(booking_id=first, from_state="x", to_state="rolled-back", transition="step", actor="test"), tenant_id=tenant)
+                await outbox.put(s, OrderTransitioned(booking_id=first, from_state="booked", to_state="cancelled", transition="step", actor="test", reason="rolled back"), tenant_id=tenant)
                 raise RuntimeError("the state change failed")
         async with kafka.reader(topics.ORDER_TRANSITIONED) as reader:
             mine = await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, count=10, what="10 transitions")
             for booking in (first, second):
-                steps = [envelope_of(r).payload["to_state"] for r in mine if envelope_of(r).payload["booking_id"] == str(booking)]
+                steps = [envelope_of(r).payload["reason"] for r in mine if envelope_of(r).payload["booking_id"] == str(booking)]
                 assert steps == ["1", "2", "3", "4", "5"]
             assert len({r.partition for r in mine if envelope_of(r).payload["booking_id"] == str(first)}) == 1
         async def all_marked_published():
@@ -126,7 +126,7 @@ async def test_two_relays_on_one_database_publish_each_message_once(database_url
     engine = create_engine(database_url)
     async with AsyncSession(engine) as s, s.begin():
         for _ in range(200):
-            await outbox.put(s, OrderTransitioned(booking_id=uuid.uuid4(), from_state="a", to_state="b", transition="t", actor="x"), tenant_id=tenant)
+            await outbox.put(s, OrderTransitioned(booking_id=uuid.uuid4(), from_state="booked", to_state="cancelled", transition="cancel", actor="x"), tenant_id=tenant)
     producers = [new_producer(kafka.bootstrap_servers) for _ in range(2)]
     for p in producers:
         await p.start()

@@ -10,10 +10,10 @@ import pytest
 
 from bookflow_booking import MIGRATIONS
 from bookflow_booking.app import create_app
-from bookflow_booking.settings import DEV_ADMIN_TOKEN, BookingSettings
-from bookflow_devstack.testing import Kafka, envelope_of, header, new_tenant, running_service
+from bookflow_booking.settings import BookingSettings
+from bookflow_devstack.testing import OPERATOR, Kafka, envelope_of, header, new_tenant, running_service
 
-ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+ADMIN = OPERATOR
 PLACE = {"street": "Storgatan 1", "postcode": "111 22", "city": "Stockholm"}
 
 

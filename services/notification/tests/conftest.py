@@ -27,6 +27,7 @@ from bookflow_devstack.testing import Kafka, envelope, new_tenant, running_servi
 from bookflow_notification import MIGRATIONS
 from bookflow_notification.app import create_app
 from bookflow_notification.settings import NotificationSettings
+from bookflow_runtime import development
 from bookflow_runtime.auth import issue_staff_token
 
 
@@ -130,7 +131,7 @@ def clock() -> Clock:
 def settings(make_database, kafka, tmp_path_factory) -> NotificationSettings:
     return NotificationSettings(
         database_url=make_database("notification", MIGRATIONS), kafka_bootstrap_servers=kafka.bootstrap_servers,
-        public_base_url="http://notification.test", letters_dir=str(tmp_path_factory.mktemp("letters")),
+        public_url="http://notification.test", letters_dir=str(tmp_path_factory.mktemp("letters")),
         dispatch_poll_seconds=0.2, retry_first_backoff_seconds=0.2, attempts_per_provider=2, provider_timeout_seconds=5,
     )
 
@@ -157,7 +158,7 @@ class Office:
 
     @property
     def headers(self) -> dict:
-        return {"Authorization": f"Bearer {issue_staff_token(self.secret, self.id, 'ann', ('admin',))}"}
+        return {"Authorization": f"Bearer {issue_staff_token(self.secret, self.id, 'ann', ('administrator',))}"}
 
     async def configure(self, **settings: Any) -> dict:
         response = await self.client.put(f"/tenants/{self.id}/notification-settings", json=settings, headers=self.headers)
@@ -202,7 +203,7 @@ class Office:
 @pytest.fixture
 def office(service, kafka, settings) -> Office:
     _, client = service
-    return Office(new_tenant(), client, kafka, settings.staff_token_secret)
+    return Office(new_tenant(), client, kafka, development.STAFF_TOKEN_PRIVATE_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -215,4 +216,4 @@ async def served(settings) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
 @pytest.fixture
 def office_served(served, kafka, settings) -> Office:
     _, client = served
-    return Office(new_tenant(), client, kafka, settings.staff_token_secret)
+    return Office(new_tenant(), client, kafka, development.STAFF_TOKEN_PRIVATE_KEY)

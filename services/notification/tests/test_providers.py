@@ -72,7 +72,7 @@ async def test_one_request_sends_one_sms_through_twilio_and_its_signed_status_ca
 
     callback = {"MessageSid": sms["_id"], "MessageStatus": "delivered", "AccountSid": twilio.username, "To": number}
     url = sms["StatusCallback"]
-    assert url == f"{settings.public_base_url}/webhooks/twilio/{office.id}/status"
+    assert url == f"{settings.base_url()}/webhooks/twilio/{office.id}/status"
     bad = await office.client.post(path_of(url), data=callback, headers={**FORM, "X-Twilio-Signature": twilio_signature("wrong", url, callback)})
     assert bad.status_code == 403
     assert (await office.log(request.booking_id))[0]["status"] == "sent"

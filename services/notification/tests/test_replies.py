@@ -16,7 +16,7 @@ async def elks_inbound(office, account: dict, sender: str, text: str, sms_id: st
 
 async def twilio_inbound(office, settings, account: dict, sender: str, text: str):
     form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": account["username"], "From": sender, "To": account["sender"], "Body": text}
-    url = f"{settings.public_base_url}/webhooks/twilio/inbound"
+    url = f"{settings.base_url()}/webhooks/twilio/inbound"
     return await office.client.post("/webhooks/twilio/inbound", data=form,
                                     headers={**FORM, "X-Twilio-Signature": twilio_signature(account["password"], url, form)})
 

@@ -33,11 +33,12 @@ async def test_a_customer_without_a_usable_channel_gets_a_failed_message_with_th
 
 
 async def test_the_communication_log_is_for_the_tenants_staff_only(office, settings):
+    from bookflow_runtime import development
     from bookflow_runtime.auth import issue_staff_token
 
     request = await office.send(phone=office.new_phone())
     url = f"/tenants/{office.id}/messages"
     assert (await office.client.get(url)).status_code == 401
-    stranger = issue_staff_token(settings.staff_token_secret, "another-tenant", "eve")
+    stranger = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, "another-tenant", "eve")
     assert (await office.client.get(url, headers={"Authorization": f"Bearer {stranger}"})).status_code == 404
     await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the message")

@@ -1,86 +1,131 @@
-"""Further models of the notification service (tenant settings for messaging, delivery status);
-shared parts are in messages.py.
-
-`TenantNotificationSettings` is what a tenant's administrator sets over the notification
-service's settings API, and what the booking service may carry under the `notification` key of
-`TenantUpdated.settings`: the same shape in both places.
-"""
+"""Asking for messages to customers, withdrawing them, their delivery status, and customers'
+answers. Requests and withdrawals about one booking share its key, so a withdrawal is always
+handled after the requests it withdraws."""
 
 from __future__ import annotations
 
-from datetime import time
+import uuid
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field, model_validator
 
-SmsProvider = Literal["46elks", "twilio", "sandbox"]
-MessageStatus = Literal["queued", "sending", "sent", "delivered", "failed", "suppressed"]
+from bookflow_contracts import topics
+from bookflow_contracts.booking import customer_key
+from bookflow_contracts.envelope import Message, booking_key
+from bookflow_contracts.parts import Channel, CustomerSnapshot
 
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SmsProviderAccount(_Settings):
-    """One SMS provider account of a tenant; the first in the list is used, the next on failure."""
-
-    provider: SmsProvider = Field(description="`46elks`, `twilio` or `sandbox` (local runs: shown on the sandbox page).")
-    sender: str = Field("bookflow", min_length=1, max_length=20, description="The sending number (E.164) or an alphanumeric sender (at most 11 letters).")
-    base_url: str | None = Field(None, description="The provider's API address; empty for the provider's public API.")
-    username: str | None = Field(None, description="46elks API username, or the Twilio account SID.")
-    password: str | None = Field(None, description="46elks API password, or the Twilio auth token (also signs Twilio's webhooks).")
-    webhook_secret: str | None = Field(
-        None, min_length=16, description="46elks: the secret put in the callback addresses, checked on every callback."
-    )
+TemplateKey = str
+"""A default template's key (bookflow_contracts.templates.TEMPLATES) or `custom:<name>` for a
+tenant's own template."""
 
 
-class SmtpAccount(_Settings):
-    """Where a tenant's e-mail leaves."""
-
-    host: str = Field(description="SMTP server host.")
-    port: int = Field(587, ge=1, le=65535, description="SMTP port.")
-    username: str | None = Field(None, description="Login, if the server needs one.")
-    password: str | None = Field(None, description="Password for the login.")
-    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
-    use_tls: bool = Field(False, description="Connect with TLS from the start (port 465).")
-    sender: str = Field(description="The From address, such as `Verkstad AB <noreply@verkstad.se>`.")
+def _key(booking_id: uuid.UUID | None, customer_id: uuid.UUID) -> str:
+    return booking_key(booking_id) if booking_id else customer_key(customer_id)
 
 
-class InboundEmailAccount(_Settings):
-    """Where customers' e-mail answers arrive: a Mailgun route forwarding to
-    `/webhooks/mailgun/{tenant}/inbound`, signed with the domain's webhook signing key."""
+class SendNotification(Message):
+    """Send a template to a customer by the first usable channel of `channels`."""
 
-    provider: Literal["mailgun"] = Field("mailgun", description="The inbound mail service (Mailgun routes).")
-    address: str = Field(min_length=3, description="The address customers answer to; outgoing e-mail carries it as Reply-To.")
-    signing_key: str = Field(min_length=16, description="Mailgun's HTTP webhook signing key, which signs every forwarded e-mail.")
+    message_type = "notification.send"
+    topic = topics.NOTIFICATION_REQUESTS
+    version = 2  # 2: regarding, regarding_version, valid_until
+
+    idempotency_key: str = Field(min_length=1, max_length=300, description="The same key twice sends once.")
+    customer: CustomerSnapshot = Field(description="Who receives it, with contact details.")
+    channels: list[Channel] = Field(min_length=1, max_length=3, description="Channels to try in order (preferred first).")
+    template_key: TemplateKey = Field(min_length=1, max_length=100, pattern=r"^(custom:)?[a-z0-9][a-z0-9-]*$",
+                                      description="Which template, such as `booking-notice`, or `custom:<name>`.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Values for the template's placeholders.")
+    booking_id: uuid.UUID | None = Field(None, description="The booking it concerns, if any.")
+    purpose: Literal["service", "marketing"] = Field("service", description="Marketing messages need recorded consent.")
+    regarding: str | None = Field(
+        None, max_length=200,
+        description="What the message is about, such as `booking:<id>` (the default when `booking_id` is set) or "
+        "`book-again:<id>`: a `notification.withdraw` for it withdraws the message while it waits.")
+    regarding_version: int | None = Field(
+        None, ge=0, description="The version of what it is about when asked (a booking's version): a withdrawal "
+        "`before_version` above it withdraws the message.")
+    valid_until: AwareDatetime | None = Field(
+        None, description="After this instant the message serves no purpose (the appointment has passed, the "
+        "deadline is gone): it is not sent, and fails with that reason. Retries never go past it.")
+
+    @model_validator(mode="after")
+    def _regarding_the_booking(self) -> "SendNotification":
+        if self.regarding is None and self.booking_id is not None:
+            object.__setattr__(self, "regarding", booking_key(self.booking_id))
+        return self
+
+    def ordering_key(self) -> str:
+        return _key(self.booking_id, self.customer.customer_id)
 
 
-class TenantNotificationSettings(_Settings):
-    """Everything the notification service needs to know of a tenant beyond name, zone and language."""
+class WithdrawNotifications(Message):
+    """The reason for waiting messages has passed (the booking was confirmed, cancelled, moved):
+    every message `regarding` this that has not gone out yet, asked for before `before_version`,
+    is withdrawn and never sent. Keyed like the requests it withdraws, so it comes after them."""
 
-    quiet_hours_start: time = Field(time(21, 0), description="Local time from which SMS is held.")
-    quiet_hours_end: time = Field(time(8, 0), description="Local time at which held SMS go out.")
-    sms_providers: list[SmsProviderAccount] = Field(
-        default_factory=lambda: [SmsProviderAccount(provider="sandbox")],
-        description="SMS providers in order of use; the next is used when one fails.",
-    )
-    phone_region: str | None = Field(
-        None, pattern=r"^[A-Z]{2}$",
-        description="Country (ISO 3166, such as SE) whose national numbers customers give without a country code; "
-        "empty: the country of the tenant's time zone.",
-    )
-    smtp: SmtpAccount | None = Field(None, description="The tenant's mail server; empty sends e-mail to the sandbox.")
-    inbound_email: InboundEmailAccount | None = Field(None, description="Where e-mail answers arrive; empty: they are not received.")
-    letter_folder: str | None = Field(None, description="Folder for letter PDFs; empty uses the service's letters folder.")
-    address_lines: list[str] = Field(default_factory=list, description="The tenant's own address block on letters.")
-    reply_number: str | None = Field(None, description="The number customers answer to, printed on letters.")
-    sms_price_per_segment: Decimal = Field(Decimal("0"), ge=0, description="Price of one delivered SMS segment, before VAT.")
-    currency: str = Field("SEK", min_length=3, max_length=3, description="ISO 4217 currency of the price.")
-    payer: str = Field("tenant", min_length=1, description="Who is billed for delivered SMS by default.")
-    payer_by_template: dict[str, str] = Field(
-        default_factory=dict, description="Another payer for some templates, such as `{\"book-again\": \"salon\"}`."
-    )
+    message_type = "notification.withdraw"
+    topic = topics.NOTIFICATION_REQUESTS
+
+    regarding: str = Field(min_length=1, max_length=200, description="As in the requests, such as `booking:<id>`.")
+    before_version: int | None = Field(None, ge=0, description="Withdraw requests of a lower `regarding_version`; all when empty.")
+    reason: str = Field(max_length=300, description="Why, for the communication log, such as `the booking was confirmed`.")
+    booking_id: uuid.UUID | None = Field(None, description="The booking, which also gives the ordering key.")
+    customer_id: uuid.UUID | None = Field(None, description="The customer, for the ordering key when there is no booking.")
+
+    def ordering_key(self) -> str:
+        if self.booking_id is None and self.customer_id is None:
+            return f"regarding:{self.regarding}"
+        return _key(self.booking_id, self.customer_id)  # type: ignore[arg-type]
 
 
-__all__ = ["InboundEmailAccount", "MessageStatus", "SmsProvider", "SmsProviderAccount", "SmtpAccount", "TenantNotificationSettings"]
+MessageStatusName = Literal["queued", "sent", "delivered", "failed", "suppressed", "withdrawn"]
+
+
+class NotificationStatusChanged(Message):
+    """A message's delivery status changed."""
+
+    message_type = "notification.status-changed"
+    topic = topics.NOTIFICATION_STATUS
+
+    message_id: uuid.UUID = Field(description="The message's id in the notification service.")
+    idempotency_key: str = Field(description="The request's idempotency key.")
+    booking_id: uuid.UUID | None = Field(None, description="The booking it concerns, if any.")
+    customer_id: uuid.UUID = Field(description="The receiving customer.")
+    channel: Channel = Field(description="The channel it went by.")
+    status: MessageStatusName = Field(description="The new status.")
+    reason: str | None = Field(None, description="Why it failed, was suppressed or withdrawn.")
+    at: AwareDatetime = Field(description="When the status changed.")
+    template_key: str | None = Field(None, description="Which template the message was made from.")
+    provider: str | None = Field(None, description="Who carried it: `46elks`, `twilio`, `smtp`, `letter`, `sandbox`.")
+    segments: int | None = Field(None, ge=1, description="SMS segments the text took (GSM-7 or UCS-2).")
+    cost: Decimal | None = Field(None, ge=0, description="What was billed for it (delivered SMS only), before VAT.")
+    currency: str | None = Field(None, description="ISO 4217 currency of `cost`.")
+    payer: str | None = Field(None, description="Who the cost is billed to.")
+    regarding: str | None = Field(None, description="What the message was about, from the request.")
+
+    def ordering_key(self) -> str:
+        return _key(self.booking_id, self.customer_id)
+
+
+class ReplyReceived(Message):
+    """A customer answered by SMS or e-mail (SPEC B3, X1)."""
+
+    message_type = "reply.received"
+    topic = topics.REPLY_RECEIVED
+
+    reply_id: uuid.UUID = Field(description="Unique per inbound message.")
+    channel: Literal["sms", "email"] = Field(description="How it came.")
+    sender: str = Field(max_length=254, description="The customer's number (E.164) or address.")
+    recipient: str = Field(max_length=254, description="The tenant's number or address it was sent to.")
+    text: str = Field(max_length=5000, description="What the customer wrote (at most 5,000 characters are kept).")
+    received_at: AwareDatetime = Field(description="When the provider received it.")
+    provider: str = Field(max_length=40, description="Which provider delivered it, such as `46elks`, `twilio` or `sandbox`.")
+    provider_message_id: str | None = Field(None, max_length=200, description="The provider's own id for it.")
+
+    def ordering_key(self) -> str:
+        return f"sender:{self.sender}"
+
+
+__all__ = ["MessageStatusName", "NotificationStatusChanged", "ReplyReceived", "SendNotification", "TemplateKey", "WithdrawNotifications"]

@@ -44,6 +44,9 @@ def up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # Local runs are development mode unless the caller says otherwise (and brings real secrets):
+    # public development secrets and the sandbox channel, which shows every message sent.
+    development_mode = os.environ.setdefault("BOOKFLOW_DEVELOPMENT", "1") not in ("0", "false", "")
     try:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             kafka = infra.Kafka(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "KAFKA_BOOTSTRAP_SERVERS")
@@ -72,7 +75,10 @@ def up(args: argparse.Namespace) -> int:
     print("\nbookflow is running:")
     for name, svc in stack.services.items():
         print(f"  {name:<13} {svc.url}   (API docs {svc.url}/docs, log {svc.log_path})")
-    print(f"  sandbox      {stack.services['notification'].url}/sandbox   (every message sent; answer SMS as the customer)")
+    if development_mode:
+        print(f"  sandbox      {stack.services['notification'].url}/sandbox   (every message sent; answer SMS as the customer)")
+        print("Development mode (BOOKFLOW_DEVELOPMENT=1): public development secrets, operator token "
+              "bookflow-development-admin-token, and the sandbox; never expose this to the internet.")
     print("Ctrl-C stops everything.", flush=True)
     code = 0
     while not stopping:

@@ -23,9 +23,25 @@ from aiokafka.structs import ConsumerRecord
 
 from bookflow_contracts import Envelope, Message, encode
 from bookflow_devstack import infra
+from bookflow_runtime import development
+from bookflow_runtime.auth import issue_staff_token
 from bookflow_runtime.migrations import upgrade
 
 T = TypeVar("T")
+
+# The tests run the services in development mode (public development secrets, the sandbox), in
+# this process and in the processes they start; a test of production mode says so itself.
+os.environ.setdefault(development.ENVIRONMENT_FLAG, "1")
+
+OPERATOR = {"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}
+"""Headers of an operator's request in development mode."""
+
+
+def staff_headers(tenant_id: str, *roles: str, subject: str = "front-desk") -> dict[str, str]:
+    """Headers of a staff member of `tenant_id` (a planner unless `roles` say otherwise), with a
+    token signed by the development key, as the booking service would issue it."""
+    token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, tenant_id, subject, roles or ("planner",))
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def wait_until(check: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:

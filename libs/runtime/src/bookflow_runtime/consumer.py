@@ -1,34 +1,34 @@
-"""How every service consumes: decode the envelope, skip what the inbox has seen, run the handler
-in one transaction with the inbox row, and only then commit the Kafka offset.
+"""How every service handles what it consumes: decode the envelope, skip what the inbox has seen,
+run the handler in one transaction with the inbox row; the caller commits the Kafka offset after.
 
-A message that cannot be decoded, or whose handler fails `handler_attempts` times, goes to the
-dead-letter topic with the reason and the consumer carries on. Outages of the database or the
-broker are not the message's fault: those are retried without end and never dead-lettered.
+A message that cannot be decoded, whose handler refuses it (`Undeliverable`: an unknown tenant,
+say), or whose handler fails `handler_attempts` times goes to the dead-letter topic with the
+reason, and the consumer carries on. Outages of the database or the broker are not the message's
+fault: those are retried without end and never dead-lettered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy.exc
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import Envelope, Message
 from bookflow_contracts.envelope import UnknownMessageType
 from bookflow_runtime import context, faults, kafka, metrics
+from bookflow_runtime.database import Database
+from bookflow_runtime.errors import Undeliverable
 from bookflow_runtime.inbox import first_receipts
-
-if TYPE_CHECKING:
-    from faststream.kafka.message import KafkaMessage
-
-    from bookflow_runtime.service import ServiceRuntime
+from bookflow_runtime.loop import Backoff
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ BatchHandler = Callable[[AsyncSession, list[tuple[Any, Envelope]]], Awaitable[No
 """Handles many messages of one type in one call, so that a batch of records costs a few
 statements rather than a few per record; otherwise like `Handler`."""
 
-_INFRASTRUCTURE_ERRORS = (
+INFRASTRUCTURE_ERRORS = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
@@ -47,6 +47,7 @@ _INFRASTRUCTURE_ERRORS = (
     TimeoutError,
     KafkaError,
 )
+"""Errors of the database or the broker, not of a message: waited out, never dead-lettered."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,16 @@ class Consumer:
         return [*self.handlers, *self.batch_handlers]
 
 
+def group_id(service: str, consumer: str) -> str:
+    """The Kafka consumer group of one consumer of one service."""
+    return f"bookflow.{service}.{consumer}"
+
+
 @dataclass(frozen=True)
 class _Work:
     """A decoded record this consumer handles."""
 
-    record: Any
+    record: ConsumerRecord
     handler: Handler | BatchHandler
     batched: bool
     message: Message
@@ -88,36 +94,29 @@ class _Work:
 
 
 class Delivery:
-    """Handles a batch of consumed records for one consumer, then acknowledges them.
+    """Handles batches of consumed records for one consumer.
 
-    The whole batch is handled in one transaction (one commit, one offset commit: the way to
+    A batch is handled in one transaction (one commit, then one offset commit: the way to
     thousands of messages a second). If a handler fails, the batch is rolled back and handled
     again one record at a time, so only the failing record is retried and dead-lettered.
+    `handle` returns when every record is handled or dead-lettered; it never skips one.
     """
 
-    def __init__(self, runtime: "ServiceRuntime", consumer: Consumer) -> None:
-        self.runtime = runtime
+    def __init__(self, consumer: Consumer, db: Database, producer: AIOKafkaProducer, *, label: str, handler_attempts: int) -> None:
         self.consumer = consumer
-        self.label = f"{runtime.settings.service_name}.{consumer.name}"
+        self.db = db
+        self.producer = producer
+        self.label = label
+        self.handler_attempts = handler_attempts
 
-    async def __call__(self, msg: "KafkaMessage") -> None:
-        raw = msg.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
-        try:
-            await self._handle(records)
-        except BaseException:
-            await msg.nack()  # rewind: the records come again instead of being skipped
-            raise
-        await msg.ack()
-
-    async def _handle(self, records: tuple[Any, ...]) -> None:
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         work = [w for w in [await self._decode(r) for r in records] if w is not None]
         if len(work) > 1 and await self._run_together(work):
             return
         for item in work:
             await self._run_alone(item)
 
-    async def _decode(self, record: Any) -> _Work | None:
+    async def _decode(self, record: ConsumerRecord) -> _Work | None:
         """The record as work, or None: dead-lettered if malformed, skipped if not ours."""
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
@@ -137,46 +136,48 @@ class Delivery:
 
     async def _run_together(self, work: list[_Work]) -> bool:
         """Handle the batch in one transaction; False if a handler failed (nothing is kept)."""
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             try:
                 await self._apply(work)
                 return True
-            except _INFRASTRUCTURE_ERRORS as exc:
-                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff, exc)
+            except INFRASTRUCTURE_ERRORS as exc:
+                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff.next, exc)
             except Exception as exc:  # noqa: BLE001 (the records are retried one by one)
-                _log.info("%s: a batch of %d failed (%r); handling its records one by one", self.label, len(work), exc)
+                _log.info("%s: a batch of %d failed (%s); handling its records one by one", self.label, len(work), type(exc).__name__)
                 return False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            await backoff.pause()
 
     async def _run_alone(self, item: _Work) -> None:
-        failures, backoff = 0, 0.1
+        failures, backoff = 0, Backoff()
         while True:
             try:
                 await self._apply([item])
                 return
-            except _INFRASTRUCTURE_ERRORS as exc:
-                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff, exc)
+            except INFRASTRUCTURE_ERRORS as exc:
+                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff.next, exc)
+            except Undeliverable as exc:
+                with context.conversation_of(item.envelope):
+                    await self._dead_letter(item.record, exc.reason, str(exc))
+                return
             except Exception as exc:
                 failures += 1
-                with self._conversation(item.envelope):
-                    if failures >= self.runtime.settings.handler_attempts:
+                with context.conversation_of(item.envelope):
+                    if failures >= self.handler_attempts:
                         _log.exception("%s failed %d times on %s", self.label, failures, item.envelope.type)
                         await self._dead_letter(
                             item.record, "handler-failed", f"{type(exc).__name__}: {exc} (after {failures} attempts)"
                         )
                         return
                     metrics.HANDLER_RETRIES.labels(self.label).inc()
-                    _log.warning("%s failed on %s, attempt %d: %r", self.label, item.envelope.type, failures, exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+                    _log.warning("%s failed on %s, attempt %d: %s", self.label, item.envelope.type, failures, type(exc).__name__)
+            await backoff.pause()
 
     async def _apply(self, work: list[_Work]) -> None:
         """Run the handlers with their inbox rows in one transaction; duplicates are skipped.
         Consecutive messages for one batch handler go to it in one call, in their order."""
         handled, duplicates = [], []
-        async with self.runtime.db.transaction() as session:
+        async with self.db.transaction() as session:
             fresh = await first_receipts(session, self.label, [item.envelope.event_id for item in work])
             for item in work:
                 if item.envelope.event_id in fresh:
@@ -189,21 +190,27 @@ class Delivery:
                     await run[0].handler(session, [(item.message, item.envelope) for item in run])
                     continue
                 item = run[0]
-                with self._conversation(item.envelope):
+                with context.conversation_of(item.envelope):
                     await item.handler(session, item.message, item.envelope)
         faults.point("consumer.after-commit")
         for item in handled:
             metrics.MESSAGES_HANDLED.labels(self.label, item.envelope.type).inc()
         for item in duplicates:
             metrics.DUPLICATES_SKIPPED.labels(self.label).inc()
-            with self._conversation(item.envelope):
+            with context.conversation_of(item.envelope):
                 _log.info("%s skipped duplicate %s %s", self.label, item.envelope.type, item.envelope.event_id)
 
-    _conversation = staticmethod(context.conversation_of)
-
-    async def _dead_letter(self, record: Any, reason: str, detail: str) -> None:
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, detail: str) -> None:
+        """Dead-letter the record; a broker outage is waited out, the record is never dropped."""
         metrics.DEAD_LETTERED.labels(self.label, reason).inc()
-        await kafka.dead_letter(self.runtime.producer, record, consumer=self.label, reason=f"{reason}: {detail}")
+        backoff = Backoff()
+        while True:
+            try:
+                await kafka.dead_letter(self.producer, record, consumer=self.label, reason=f"{reason}: {detail}")
+                return
+            except KafkaError as exc:
+                _log.warning("%s: cannot dead-letter yet, retrying in %.1f s: %r", self.label, backoff.next, exc)
+                await backoff.pause()
 
 
 def _runs(items: list[_Work]) -> list[list[_Work]]:
@@ -218,12 +225,9 @@ def _runs(items: list[_Work]) -> list[list[_Work]]:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).replace("\n", " ")
+    """What is wrong, without the values (a message's values may be a customer's details)."""
+    if isinstance(exc, ValidationError):
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors(include_input=False, include_url=False))
+    else:
+        text = str(exc).replace("\n", " ")
     return text if len(text) < 500 else text[:500] + "…"
-
-
-def group_id(service: str, consumer: str) -> str:
-    """The Kafka consumer group of one consumer of one service."""
-    return f"bookflow.{service}.{consumer}"
-
-

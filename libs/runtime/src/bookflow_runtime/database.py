@@ -49,8 +49,15 @@ def unnest(arrays: Mapping[str, str]) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for the service's own database."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    """An async engine for the service's own database. Statement parameters (names, phone
+    numbers) are kept out of error messages and logs."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
+    """Call `callback` once the session's transaction has committed (never after a rollback):
+    how a handler says "wake the relay" or "wake the dispatcher" without holding either."""
+    sa.event.listen(session.sync_session, "after_commit", lambda _: callback(), once=True)
 
 
 class Database:
@@ -59,21 +66,13 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._commit_listeners: list[Callable[[dict], None]] = []
-
-    def on_commit(self, listener: Callable[[dict], None]) -> None:
-        """Call `listener(session.info)` after every commit (to wake the relay or a timer loop)."""
-        self._commit_listeners.append(listener)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits at the end, rolls back on error, then tells the listeners."""
+        """One unit of work: commits at the end, rolls back on error."""
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-            info = dict(session.info)
-        for listener in self._commit_listeners:
-            listener(info)
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""

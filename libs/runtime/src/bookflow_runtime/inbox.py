@@ -22,8 +22,3 @@ async def first_receipts(session: AsyncSession, consumer: str, event_ids: Sequen
         return set()
     rows = await session.execute(_RECORD_MANY, {"consumer": consumer, "event_ids": list(event_ids)})
     return {row.event_id for row in rows}
-
-
-async def first_receipt(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bool:
-    """Record the event as received by `consumer`; False if it was already (a duplicate)."""
-    return bool(await first_receipts(session, consumer, [event_id]))

@@ -4,6 +4,7 @@ service uses, and the dead-letter topic."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from bookflow_contracts import topics
+from bookflow_runtime import metrics
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +71,14 @@ async def ensure_topics(
         await admin.close()
 
 
+MAX_RECORD_BYTES = 900 * 1024
+"""The largest record any service publishes: under the producer's and Apache Kafka's 1 MiB
+default, with room for headers, so that whatever is published can also be dead-lettered."""
+DEAD_LETTER_KEEP_BYTES = 64 * 1024
+"""How much of a record's value (and key) a dead letter keeps; larger ones keep the beginning,
+their size and SHA-256 (headers `original-size`, `original-sha256`)."""
+
+
 def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     """The producer for outbox and dead letters: every replica acknowledges; no idempotence,
     which the local broker lacks; consumers deduplicate instead."""
@@ -78,14 +88,18 @@ def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
         enable_idempotence=False,
         linger_ms=5,
         max_batch_size=256 * 1024,
+        max_request_size=1024 * 1024,
         request_timeout_ms=15000,
     )
 
 
 async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, *, consumer: str, reason: str) -> None:
-    """Publish the record's original key and bytes to the dead-letter topic, the reason and
-    origin in headers. Waits until the broker has it."""
-    headers = list(record.headers or ()) + [
+    """Publish the record to the dead-letter topic: its key and bytes (trimmed when large, so a
+    dead letter never fails for its size), the reason and origin in headers. Waits until the
+    broker has it; raises KafkaError if it cannot."""
+    value, key = record.value or b"", record.key or b""
+    original = [(k, v) for k, v in (record.headers or ()) if len(k) + len(v) < 4096][:32]
+    headers = original + [
         ("dead-letter-reason", reason[:4000].encode()),
         ("dead-letter-consumer", consumer.encode()),
         ("original-topic", record.topic.encode()),
@@ -93,6 +107,58 @@ async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, *, con
         ("original-offset", str(record.offset).encode()),
         ("dead-lettered-at", datetime.now(UTC).isoformat().encode()),
     ]
-    sent = await producer.send(topics.DEAD_LETTER, record.value, key=record.key, headers=headers)
+    if len(value) > DEAD_LETTER_KEEP_BYTES or len(key) > DEAD_LETTER_KEEP_BYTES:
+        headers += [
+            ("original-size", str(len(value)).encode()),
+            ("original-sha256", hashlib.sha256(value).hexdigest().encode()),
+            ("dead-letter-trimmed", b"true"),
+        ]
+        value, key = value[:DEAD_LETTER_KEEP_BYTES], key[:1024]
+    sent = await producer.send(topics.DEAD_LETTER, value, key=key or None, headers=headers)
     await sent
-    _log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+    _log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason[:500])
+
+
+SENTINEL_TOPIC = "bookflow.sentinel"
+"""Created with the other topics and touched by no producer or consumer, so nothing re-creates
+it by accident: when it is gone, the broker has lost its topics (a broker restarted without
+its data), not merely one topic."""
+
+
+class BrokerWatch:
+    """Looks at the broker every `every_seconds`: when the sentinel topic is gone the broker has
+    lost its data (topics, consumer groups, committed offsets). Logged loudly, counted, the
+    topics made again, and reported by readiness until they are back."""
+
+    def __init__(self, bootstrap_servers: str, names: Iterable[str], *, partitions: int, replication: int) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.names = (*names, SENTINEL_TOPIC)
+        self.partitions = partitions
+        self.replication = replication
+        self.problem: str | None = None
+        self.last_loss: datetime | None = None
+
+    async def look(self) -> None:
+        """One look; raises on a broker that does not answer (readiness reports it meanwhile)."""
+        try:
+            admin = await connect_admin(self.bootstrap_servers, 5)
+        except BrokerUnreachable:
+            self.problem = f"broker at {self.bootstrap_servers} does not answer"
+            raise
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        if SENTINEL_TOPIC in existing:
+            if self.problem and "does not answer" in self.problem:
+                self.problem = None
+            return
+        self.last_loss = datetime.now(UTC)
+        missing = sorted(set(self.names) - existing)
+        self.problem = f"the broker lost its topics ({', '.join(missing)}) at {self.last_loss.isoformat()}; re-creating them"
+        metrics.BROKER_DATA_LOST.inc()
+        _log.critical("the broker at %s has lost its topics and consumer groups (restarted without its data?): "
+                      "messages it held are gone; re-creating %s", self.bootstrap_servers, ", ".join(missing))
+        await ensure_topics(self.bootstrap_servers, self.names, partitions=self.partitions, replication=self.replication, wait_seconds=5)
+        self.problem = None
+        _log.critical("topics re-created on %s; consumers start again from the beginning of the new topics", self.bootstrap_servers)

@@ -40,8 +40,8 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in [n for n in logging.root.manager.loggerDict if n.startswith(("faststream", "uvicorn"))]:
-        # FastStream and uvicorn bring their own plain-text handlers: route them through ours.
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("uvicorn")]:
+        # uvicorn brings their own plain-text handlers: route it through ours.
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     # aiokafka reports every reconnect attempt at ERROR; the runtime reports outages itself.

@@ -7,3 +7,5 @@ DUPLICATES_SKIPPED = Counter("bookflow_duplicates_skipped_total", "Redelivered m
 DEAD_LETTERED = Counter("bookflow_dead_lettered_total", "Messages sent to the dead-letter topic", ["consumer", "reason"])
 HANDLER_RETRIES = Counter("bookflow_handler_retries_total", "Handler attempts that failed and were retried", ["consumer"])
 OUTBOX_PUBLISHED = Counter("bookflow_outbox_published_total", "Outbox messages published to Kafka")
+BROKER_DATA_LOST = Counter("bookflow_broker_data_lost_total", "Times the broker was found without its topics (restarted empty)")
+STOPS_ABANDONED = Counter("bookflow_stop_abandoned_batches_total", "Batches a stopping consumer abandoned after its grace period")

@@ -4,7 +4,8 @@
 A crash after the commit loses nothing: the relay publishes what is unpublished when it runs
 again. A crash between publishing and marking publishes the same envelope (same event id) twice,
 which consumers' inboxes absorb. One relay per service database publishes at a time (an advisory
-lock), so per-key order holds with several replicas.
+lock), so per-key order holds with several replicas; it is woken by PostgreSQL's NOTIFY, which
+every transaction that writes to the outbox sends on commit, whichever process committed it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from bookflow_contracts import Envelope, Message, encode
 from bookflow_runtime import context, faults, metrics
 from bookflow_runtime.database import outbox, unnest
+from bookflow_runtime.errors import BookflowError
+from bookflow_runtime.kafka import MAX_RECORD_BYTES
+from bookflow_runtime.loop import Wakeup, run_rounds
 
 _log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
@@ -51,12 +55,26 @@ def envelope_for(
     )
 
 
+CHANNEL = "bookflow_outbox"
+"""The PostgreSQL notification channel a commit with outbox rows signals on."""
+
+
+class MessageTooLarge(BookflowError):
+    """A message larger than any consumer could dead-letter is refused when it is written."""
+
+    status = 413
+    code = "message-too-large"
+
+
 def _row(envelope: Envelope, topic: str) -> dict:
+    value = encode(envelope)
+    if len(value) > MAX_RECORD_BYTES:
+        raise MessageTooLarge(f"a {envelope.type} of {len(value):,} bytes is larger than the {MAX_RECORD_BYTES:,} bytes a message may have")
     return {
         "event_id": envelope.event_id,
         "topic": topic,
         "key": envelope.key,
-        "value": encode(envelope),
+        "value": value,
         "headers": {k: v.decode() for k, v in envelope.headers()},
     }
 
@@ -79,6 +97,7 @@ async def put(
     """Store `message` for publishing on its topic when the caller's transaction commits."""
     envelope = envelope_for(message, tenant_id=tenant_id, occurred_at=occurred_at, event_id=event_id)
     await session.execute(sa.insert(outbox).values(**_row(envelope, message.topic)))
+    _signal_on_commit(session)
     return envelope
 
 
@@ -96,7 +115,19 @@ async def put_many(session: AsyncSession, envelopes: Iterable[tuple[Envelope, st
                 "headers": [json.dumps(r["headers"]) for r in rows],
             },
         )
+        _signal_on_commit(session)
     return len(rows)
+
+
+def _notify(sync_session: Any) -> None:
+    sync_session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
+def _signal_on_commit(session: AsyncSession) -> None:
+    """NOTIFY the relay as the transaction commits (PostgreSQL delivers it only on commit, and
+    once however many rows were written)."""
+    if not sa.event.contains(session.sync_session, "before_commit", _notify):
+        sa.event.listen(session.sync_session, "before_commit", _notify)
 
 
 class OutboxRelay:
@@ -118,46 +149,40 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention_seconds
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self._last_cleanup = 0.0
 
     def wake(self) -> None:
-        """Publish soon: something was just committed to the outbox."""
-        self._wakeup.set()
+        """Publish soon (rows were committed in this process)."""
+        self._wakeup.wake()
 
     async def run(self) -> None:
-        """Publish until cancelled; reconnect and back off on database or broker errors."""
-        backoff = 0.1
-        while True:
+        """Publish until cancelled; a lost connection or broker is waited out (see run_rounds)."""
+        await run_rounds("outbox relay", self._lead_while_connected, self._wakeup)
+
+    async def _lead_while_connected(self) -> float:
+        """Hold one connection: try to become the leader; as the leader, publish until the
+        connection fails. Returns how long to wait before trying to lead again."""
+        async with self._engine.connect() as conn:
+            if not await self._lead(conn):
+                return self._poll_seconds
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(CHANNEL, self._wakeup.wake)
             try:
-                async with self._engine.connect() as conn:
-                    if await self._lead(conn):
-                        backoff = 0.1
-                        await self._publish_forever(conn)
-                    else:
-                        await self._sleep(self._poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                _log.exception("outbox relay failed; retrying in %.1f s", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                while True:
+                    if await self.publish_batch(conn) < self._batch_size:
+                        await self._cleanup(conn)
+                        await self._wakeup.rest(self._poll_seconds)
+            finally:
+                await raw.remove_listener(CHANNEL, self._wakeup.wake)
 
     async def _lead(self, conn: AsyncConnection) -> bool:
         got = (await conn.execute(sa.select(sa.func.pg_try_advisory_lock(self._lock_id)))).scalar()
         await conn.commit()
         return bool(got)
 
-    async def _publish_forever(self, conn: AsyncConnection) -> None:
-        while True:
-            published = await self.publish_batch(conn)
-            if published < self._batch_size:
-                await self._cleanup(conn)
-                await self._sleep(self._poll_seconds)
-
     async def publish_batch(self, conn: AsyncConnection) -> int:
         """Publish up to one batch of unpublished rows; return how many."""
-        self._wakeup.clear()
         rows = (
             await conn.execute(
                 sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
@@ -180,7 +205,6 @@ class OutboxRelay:
         await conn.commit()
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
-
     async def _send_all(self, rows: list) -> None:
         """Publish rows in order and wait until the broker has them all.
 
@@ -226,9 +250,3 @@ class OutboxRelay:
         )
         await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(old.scalar_subquery())))
         await conn.commit()
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
-        except TimeoutError:
-            pass

@@ -1,5 +1,5 @@
 """`python -m bookflow_booking [serve|migrate]`."""
-from bookflow_runtime.service import main
+from bookflow_runtime.cli import main
 
 from bookflow_booking import MIGRATIONS
 from bookflow_booking.app import create_app

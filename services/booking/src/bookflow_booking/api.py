@@ -16,7 +16,8 @@ from bookflow_booking import domain, handlers, storage
 from bookflow_contracts import Address
 from bookflow_runtime.auth import StaffOfTenant, staff_of_tenant
 from bookflow_runtime.errors import BookflowError, NotFound
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["staff"], dependencies=[Depends(staff_of_tenant)])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

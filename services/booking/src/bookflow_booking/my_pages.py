@@ -15,7 +15,8 @@ from fastapi.templating import Jinja2Templates
 from bookflow_booking import domain, handlers, storage
 from bookflow_runtime.auth import LinkInvalid, read_link
 from bookflow_runtime.errors import BookflowError
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/my", tags=["my pages"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

@@ -1,10 +1,10 @@
-"""Booking settings, from `BOOKFLOW_BOOKING_*` variables."""
-from pydantic import Field
+"""Booking settings, from `BOOKFLOW_BOOKING_*` variables (and the shared `BOOKFLOW_*` ones)."""
+from typing import ClassVar
+
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from bookflow_runtime.settings import ServiceSettings
-
-DEV_ADMIN_TOKEN = "bookflow-development-admin-token"  # noqa: S105 (local runs; the service warns when it is used)
 
 
 class BookingSettings(ServiceSettings):
@@ -13,10 +13,14 @@ class BookingSettings(ServiceSettings):
     service_name: str = "booking"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/bookflow_booking"
     http_port: int = 8101
-    admin_token: str = Field(DEV_ADMIN_TOKEN, description="Bearer token of the tenant administration routes (PUT /tenants/{id}).")
-    public_url: str = Field("", description="Where customers reach this service (My pages links); http://HOST:PORT when empty.")
+    operator_token: str | None = Field(
+        None, validation_alias=AliasChoices("BOOKFLOW_OPERATOR_TOKEN", "BOOKFLOW_BOOKING_ADMIN_TOKEN"),
+        description="Bearer token of operators' routes, such as creating a tenant (PUT /tenants/{id}).",
+    )
+    staff_token_private_key: str | None = Field(
+        None, description="PEM private key (Ed25519) that signs staff tokens; only this service holds it.",
+    )
     notification_url: str = Field("http://127.0.0.1:8102", description="The notification service, for bookings' communication logs.")
-    my_pages_link_days: int = Field(180, ge=1, description="How long a My pages link stays valid.")
+    my_pages_link_days: int = Field(180, ge=1, le=3650, description="How long a My pages link stays valid.")
 
-    def customer_url(self) -> str:
-        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+    secrets: ClassVar[tuple[str, ...]] = (*ServiceSettings.secrets, "staff_token_private_key")

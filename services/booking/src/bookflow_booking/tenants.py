@@ -3,7 +3,6 @@ timings, letter folder, channels). Guarded by the admin token; every change is p
 `tenant.updated`, so the other services keep the settings they need."""
 from __future__ import annotations
 
-import hmac
 from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,21 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bookflow_booking import domain, storage
 from bookflow_contracts import Channel
 from bookflow_runtime import outbox
-from bookflow_runtime.auth import StaffOfTenant, Unauthorized, issue_staff_token
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.auth import StaffOfTenant, issue_staff_token, operator
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["tenants"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 TenantId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The tenant's id.")]
 _DEFAULT = domain.Tenant("default")
-
-
-def administrator(request: Request) -> None:
-    """The caller must present the admin token (`Authorization: Bearer <admin token>`)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = request.app.state.runtime.settings.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("tenant administration needs `Authorization: Bearer <admin token>`")
 
 
 class TenantIn(BaseModel):
@@ -76,13 +68,13 @@ def _out(tenant: domain.Tenant, staff_token: str | None = None) -> TenantOut:
     return TenantOut(id=tenant.id, staff_token=staff_token, **fields | {"channels": list(tenant.channels)})
 
 
-@router.put("", response_model=TenantOut, dependencies=[Depends(administrator)], summary="Create or change a tenant (admin)")
+@router.put("", response_model=TenantOut, dependencies=[Depends(operator)], summary="Create or change a tenant (admin)")
 async def put_tenant(tenant_id: TenantId, body: TenantIn, runtime: Runtime) -> TenantOut:
     tenant = domain.Tenant(tenant_id, **body.model_dump(exclude={"channels"}), channels=tuple(body.channels))
     async with runtime.db.transaction() as session:
         await storage.save_tenant(session, tenant)
         await outbox.put(session, tenant.updated_event(), tenant_id=tenant_id)
-    token = issue_staff_token(runtime.settings.staff_token_secret, tenant_id, "admin", roles=("admin", "planner"))
+    token = issue_staff_token(runtime.settings.staff_token_private_key, tenant_id, "admin", roles=("administrator",))
     return _out(tenant, token)
 
 

@@ -1,5 +1,5 @@
 """`python -m bookflow_checkin [serve|migrate]`."""
-from bookflow_runtime.service import main
+from bookflow_runtime.cli import main
 
 from bookflow_checkin import MIGRATIONS
 from bookflow_checkin.app import create_app

@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from bookflow_checkin import storage
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 router = APIRouter(tags=["check-in"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

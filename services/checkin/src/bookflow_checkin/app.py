@@ -3,7 +3,7 @@ from fastapi import FastAPI
 
 from bookflow_checkin import api, consumers
 from bookflow_checkin.settings import CheckinSettings
-from bookflow_runtime.service import ServiceRuntime
+from bookflow_runtime.runtime import ServiceRuntime
 
 
 def create_app(settings: CheckinSettings) -> FastAPI:

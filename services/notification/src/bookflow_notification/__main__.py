@@ -1,5 +1,5 @@
 """`python -m bookflow_notification [serve|migrate]`."""
-from bookflow_runtime.service import main
+from bookflow_runtime.cli import main
 
 from bookflow_notification import MIGRATIONS
 from bookflow_notification.app import create_app

@@ -16,7 +16,8 @@ from bookflow_notification import sealing, segments, storage, tenancy, templatin
 from bookflow_notification.default_templates import LANGUAGES
 from bookflow_runtime.auth import StaffOfTenant
 from bookflow_runtime.errors import Conflict, NotFound
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/tenants/{tenant_id}")
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from bookflow_notification import api, consumers, sandbox, sealing, webhooks
 from bookflow_notification.dispatcher import Dispatcher
 from bookflow_notification.settings import NotificationSettings
-from bookflow_runtime.service import ServiceRuntime
+from bookflow_contracts import NotificationStatusChanged, ReplyReceived
+from bookflow_runtime.runtime import ServiceRuntime
 
 
 def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
@@ -18,13 +19,13 @@ def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] 
             "Sends what `notification.requests` asks for by SMS (46elks, Twilio, sandbox), e-mail or letter; "
             "reports on `notification.status`; customers' answers go out on `reply.received`."
         ),
+        publishes=(NotificationStatusChanged, ReplyReceived),
     )
     sealing.configure(settings.secrets_key)  # after the runtime set up logging: its warning is a log line
     runtime.consume(consumers.requests)
     runtime.consume(consumers.tenants)
     runtime.consume(consumers.customers)
     dispatcher = Dispatcher(runtime.db, settings, clock=clock)
-    runtime.db.on_commit(dispatcher.notice_commit)
     runtime.background(dispatcher.run)
     app = runtime.http_app([api.router, webhooks.router, sandbox.router])
     app.state.dispatcher = dispatcher

@@ -36,10 +36,11 @@ from bookflow_notification.channels import Accepted, Outgoing, SendFailed
 from bookflow_notification.channels.email import send_email
 from bookflow_notification.channels.letter import write_letter
 from bookflow_notification.channels.sms import SmsProviders
-from bookflow_notification.handlers import QUEUED, announce, fall_back_or_fail, status_changed
+from bookflow_notification.handlers import announce, fall_back_or_fail, queued, status_changed
 from bookflow_notification.settings import NotificationSettings
 from bookflow_runtime import context, outbox
 from bookflow_runtime.database import Database
+from bookflow_runtime.loop import run_rounds
 
 _log = logging.getLogger(__name__)
 
@@ -109,16 +110,8 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.policy = domain.RetryPolicy(settings.attempts_per_provider, settings.retry_first_backoff_seconds)
-        self._wakeup = asyncio.Event()
         self._sms: SmsProviders | None = None
         self._last_lease_check = datetime.min.replace(tzinfo=UTC)
-
-    def notice_commit(self, info: dict) -> None:
-        if info.get(QUEUED):
-            self._wakeup.set()
-
-    def wake(self) -> None:
-        self._wakeup.set()
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.settings.provider_timeout_seconds)
@@ -130,26 +123,15 @@ class Dispatcher:
     async def _lane(self) -> None:
         """One round after another. Several lanes run at once, so that one lane's provider calls
         overlap another's claim and record (each claims its own rows: SKIP LOCKED)."""
-        while True:
-            try:
-                handled = await self.dispatch_once()
-            except Exception:  # noqa: BLE001 (the loop must outlive a bad round; the next retries)
-                _log.exception("dispatch round failed")
-                handled = 0
-                await asyncio.sleep(1.0)
-            if handled < self.settings.dispatch_batch_size:
-                await self._sleep()
+        await run_rounds("dispatcher", self._round, queued)
 
-    async def _sleep(self) -> None:
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), self.settings.dispatch_poll_seconds)
-        except TimeoutError:
-            pass
-        self._wakeup.clear()
+    async def _round(self) -> float:
+        handled = await self.dispatch_once()
+        return 0 if handled >= self.settings.dispatch_batch_size else self.settings.dispatch_poll_seconds
 
     def _callback_url(self, tenant_id: str, account: SmsProviderAccount) -> str:
         """Where the provider reports delivery; the tenant in the path tells whose secret checks it."""
-        base = self.settings.public_base_url.rstrip("/")
+        base = self.settings.base_url()
         if account.provider == "46elks":
             return f"{base}/webhooks/46elks/{tenant_id}/delivery?secret={account.webhook_secret}"
         return f"{base}/webhooks/twilio/{tenant_id}/status"
@@ -300,10 +282,10 @@ class Dispatcher:
                                          not_before=now, lease_until=None)
             await storage.add_event(session, m.id, "queued", now, f"{who} failed: {failure.reason}; trying the next provider")
             _log.warning("%s %s: %s failed (%s), next provider", m.template_key, m.id, who, failure.reason)
-            self._wakeup.set()
+            queued.wake()
         else:
             if await fall_back_or_fail(session, m, failure.reason, now) == "queued":
-                self._wakeup.set()
+                queued.wake()
 
     async def _give_up_expired_leases(self, session: AsyncSession, now: datetime) -> None:
         """Messages a stopped process left `sending`: see the module's docstring."""

@@ -18,10 +18,13 @@ from bookflow_contracts import (
 )
 from bookflow_notification import domain, sealing, storage, tenancy
 from bookflow_runtime import context, outbox
+from bookflow_runtime.database import after_commit
+from bookflow_runtime.loop import Wakeup
 
 _log = logging.getLogger(__name__)
 
-QUEUED = "notification.queued"  # session.info flag: wake the dispatcher after the commit
+queued = Wakeup()
+"""Woken when messages are queued for sending; the dispatcher of this process rests on it."""
 
 
 async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotification, Envelope]]) -> None:
@@ -44,7 +47,7 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
             with context.conversation_of(envelope):
                 _log.info("request %s was already accepted", request.idempotency_key)
     if stored:
-        session.info[QUEUED] = True
+        after_commit(session, queued.wake)
 
 
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope) -> None:
@@ -96,7 +99,7 @@ async def fall_back_or_fail(session: AsyncSession, message: sa.Row, reason: str,
             attempts=0, not_before=at, lease_until=None, provider=None, provider_message_id=None,
         )
         await storage.add_event(session, message.id, "queued", at, f"{message.channel} failed ({reason}); trying the next channel")
-        session.info[QUEUED] = True
+        after_commit(session, queued.wake)
         return "queued"
     await storage.update_message(session, message.id, status="failed", reason=reason, failed_at=at, lease_until=None)
     await announce(session, message, "failed", at, reason)

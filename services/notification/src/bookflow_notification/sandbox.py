@@ -16,7 +16,8 @@ from jinja2 import Environment
 
 from bookflow_notification import handlers, storage, tenancy
 from bookflow_runtime.errors import BookflowError, NotFound
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 
 def _enabled(request: Request) -> None:

@@ -9,22 +9,20 @@ before sealing existed (no prefix) is read as it is and sealed on the next save.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bookflow_runtime.auth import DEV_SECRET
+from bookflow_runtime import development
 from bookflow_runtime.errors import BookflowError
 
 _log = logging.getLogger(__name__)
 
 PREFIX = "sealed:v1:"
 SECRET_FIELDS = ("password", "webhook_secret", "signing_key")
-DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(f"sealing:{DEV_SECRET}".encode()).digest()).decode()
+DEVELOPMENT_KEY = development.SECRETS_KEY
 
 _keys = MultiFernet([Fernet(DEVELOPMENT_KEY)])
 

@@ -25,7 +25,8 @@ from bookflow_contracts import SmsProviderAccount
 from bookflow_notification import handlers, storage, tenancy
 from bookflow_runtime.auth import Forbidden
 from bookflow_runtime.errors import BookflowError, NotFound
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 
 _log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
@@ -84,7 +85,7 @@ def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
 
 def _twilio_verified(runtime: ServiceRuntime, request: Request, form: dict[str, str], accounts: list[SmsProviderAccount]) -> bool:
     given = request.headers.get("x-twilio-signature", "")
-    url = runtime.settings.public_base_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = runtime.settings.base_url() + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return bool(given) and any(
         a.password and hmac.compare_digest(twilio_signature(a.password, url, form), given)
         for a in accounts if not form.get("AccountSid") or a.username == form["AccountSid"]

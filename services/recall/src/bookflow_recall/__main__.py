@@ -1,5 +1,5 @@
 """`python -m bookflow_recall [serve|migrate]`."""
-from bookflow_runtime.service import main
+from bookflow_runtime.cli import main
 
 from bookflow_recall import MIGRATIONS
 from bookflow_recall.app import create_app

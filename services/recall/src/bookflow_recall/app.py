@@ -3,7 +3,7 @@ from fastapi import FastAPI
 
 from bookflow_recall import api, consumers
 from bookflow_recall.settings import RecallSettings
-from bookflow_runtime.service import ServiceRuntime
+from bookflow_runtime.runtime import ServiceRuntime
 
 
 def create_app(settings: RecallSettings) -> FastAPI:

@@ -1,5 +1,5 @@
 """`python -m bookflow_scheduler [serve|migrate]`."""
-from bookflow_runtime.service import main
+from bookflow_runtime.cli import main
 
 from bookflow_scheduler import MIGRATIONS
 from bookflow_scheduler.app import create_app

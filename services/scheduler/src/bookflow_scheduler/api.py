@@ -4,7 +4,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from bookflow_runtime.errors import BookflowError
-from bookflow_runtime.service import ServiceRuntime, runtime_of
+from bookflow_runtime.http import runtime_of
+from bookflow_runtime.runtime import ServiceRuntime
 from bookflow_scheduler import storage
 
 router = APIRouter(tags=["timers"])

@@ -1,7 +1,6 @@
 """What the scheduler does: keep timer requests, and fire due timers through the outbox."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -12,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import CancelTimer, CancelTimersWithPrefix, Envelope, SetTimer, topics
 from bookflow_runtime import faults, outbox
-from bookflow_runtime.database import Database
+from bookflow_runtime.database import Database, after_commit
+from bookflow_runtime.loop import Wakeup, run_rounds
 from bookflow_scheduler import domain, storage
 
 _log = logging.getLogger(__name__)
-
-_EARLIEST_SET = "scheduler.earliest_set"
 
 TIMERS_FIRED = Counter("bookflow_timers_fired_total", "Timers fired")
 TIMER_LATENESS = Histogram(
@@ -33,8 +31,7 @@ async def set_timer(session: AsyncSession, command: SetTimer, envelope: Envelope
         session, envelope.tenant_id, command.timer_key, command.due_at, command.payload,
         correlation_id=envelope.correlation_id, set_by_event_id=str(envelope.event_id),
     )
-    earliest = session.info.get(_EARLIEST_SET)
-    session.info[_EARLIEST_SET] = command.due_at if earliest is None else min(earliest, command.due_at)
+    after_commit(session, lambda: timers_set.notice(command.due_at))
 
 
 async def cancel_timer(session: AsyncSession, command: CancelTimer, envelope: Envelope) -> None:
@@ -46,6 +43,22 @@ async def cancel_timers_with_prefix(session: AsyncSession, command: CancelTimers
     """Cancel every pending timer of the tenant whose key starts with the prefix."""
     count = await storage.cancel(session, envelope.tenant_id, prefix=command.prefix)
     _log.info("cancelled %d timers under %s", count, command.prefix)
+
+
+class TimersSet:
+    """Told of every timer set in this process once its transaction commits; wakes the firing
+    loop when the new instant comes before the one it planned to wake at."""
+
+    def __init__(self) -> None:
+        self.wakeup = Wakeup()
+        self.planned_wake: datetime | None = None
+
+    def notice(self, due_at: datetime) -> None:
+        if self.planned_wake is None or due_at < self.planned_wake:
+            self.wakeup.wake()
+
+
+timers_set = TimersSet()
 
 
 class TimerFiring:
@@ -65,15 +78,7 @@ class TimerFiring:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self._wakeup = asyncio.Event()
-        self._planned_wake: datetime | None = None
         self._pending_counted = float("-inf")
-
-    def notice_commit(self, info: dict) -> None:
-        """Commit listener: wake early if a timer was set before the planned wake."""
-        earliest = info.get(_EARLIEST_SET)
-        if earliest is not None and (self._planned_wake is None or earliest < self._planned_wake):
-            self._wakeup.set()
 
     async def fire_due(self) -> int:
         """Fire one batch of due timers; returns how many fired."""
@@ -106,29 +111,18 @@ class TimerFiring:
                 self._pending_counted = time.monotonic()
         now = self.clock()
         if next_due is None:
-            self._planned_wake = None
+            timers_set.planned_wake = None
             return self.poll_seconds
-        delay = min(max(0.0, (next_due - now).total_seconds()), self.poll_seconds)
-        self._planned_wake = next_due
+        # A due timer another replica holds locked: look again very soon, without spinning.
+        delay = min(max(0.005, (next_due - now).total_seconds()), self.poll_seconds)
+        timers_set.planned_wake = next_due
         return delay
 
     async def run(self) -> None:
-        """Fire until cancelled; database outages are waited out."""
-        backoff = 0.1
-        while True:
-            try:
-                self._wakeup.clear()
-                if await self.fire_due() >= self.batch_size:
-                    continue
-                delay = await self.seconds_to_sleep()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                _log.exception("firing timers failed; retrying in %.1f s", backoff)
-                delay, backoff = backoff, min(backoff * 2, 5.0)
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-                except TimeoutError:
-                    pass
+        """Fire until cancelled; database outages are waited out (see run_rounds)."""
+        await run_rounds("timer firing", self._round, timers_set.wakeup)
+
+    async def _round(self) -> float:
+        if await self.fire_due() >= self.batch_size:
+            return 0
+        return await self.seconds_to_sleep()

@@ -1,0 +1,75 @@
+"""The one way background work runs in every service: rounds of work, woken early by a signal,
+waiting out failures with a growing pause.
+
+The outbox relay, the scheduler's firing, the notification dispatcher and the topic watch are
+each a `run_rounds` over a function that does one round and says how long it may rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+_log = logging.getLogger(__name__)
+
+
+class Wakeup:
+    """A signal that something changed (rows committed, a timer set): whoever waits wakes now
+    instead of at the end of its rest. A signal sent while nobody waits is kept for the next wait."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def wake(self, *_: object) -> None:
+        """Wake the waiter (extra arguments are ignored, so it can be any callback)."""
+        self._event.set()
+
+    async def rest(self, seconds: float) -> None:
+        """Wait until woken or until `seconds` pass; either way the signal is used up."""
+        if seconds > 0 and not self._event.is_set():
+            try:
+                await asyncio.wait_for(self._event.wait(), seconds)
+            except TimeoutError:
+                pass
+        self._event.clear()
+
+
+class Backoff:
+    """A pause that doubles after each failure (0.1 s up to `most`), and resets after a success."""
+
+    def __init__(self, first: float = 0.1, most: float = 5.0) -> None:
+        self.first, self.most = first, most
+        self.next = first
+
+    async def pause(self) -> float:
+        waited = self.next
+        await asyncio.sleep(waited)
+        self.next = min(self.next * 2, self.most)
+        return waited
+
+    def reset(self) -> None:
+        self.next = self.first
+
+
+Round = Callable[[], Awaitable[float]]
+"""One round of work; returns how long to rest before the next (0: go on at once)."""
+
+
+async def run_rounds(name: str, round_: Round, wakeup: Wakeup | None = None, *, backoff: Backoff | None = None) -> None:
+    """Run `round_` until cancelled. A failing round is logged and retried after a growing pause
+    (a database or broker outage is waited out); a rest ends early when `wakeup` is woken."""
+    wakeup = wakeup or Wakeup()
+    backoff = backoff or Backoff()
+    while True:
+        try:
+            rest = await round_()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 (the loop outlives a bad round; the next one retries)
+            _log.exception("%s failed; retrying in %.1f s", name, backoff.next)
+            await backoff.pause()
+            continue
+        backoff.reset()
+        if rest > 0:
+            await wakeup.rest(rest)
