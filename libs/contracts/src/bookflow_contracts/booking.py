@@ -15,7 +15,8 @@ from pydantic import AwareDatetime, Field
 from bookflow_contracts import topics
 from bookflow_contracts.envelope import Message, booking_key
 from bookflow_contracts.parts import (
-    Address, BookingFlow, BookingSnapshot, BookingSource, BookingState, Channel, CustomerSnapshot, Subject, WorkLine,
+    Address, BookingFlow, BookingSnapshot, BookingSource, BookingState, CatalogService, Channel, CustomerSnapshot, Subject,
+    WorkLine,
 )
 
 
@@ -104,6 +105,19 @@ class TenantUpdated(Message):
     language: str = Field(description="Default language for customers (sv, nb, da, nl, en).")
     settings: dict[str, Any] = Field(default_factory=dict, description="Further settings by name.")
     tenant_id: str = Field(description="The tenant's id (repeated from the envelope for keying).")
+
+    def ordering_key(self) -> str:
+        return f"tenant:{self.tenant_id}"
+
+
+class CatalogUpdated(Message):
+    """A tenant's service catalog changed; the whole catalog, so a consumer keeps it by replacing."""
+
+    message_type = "catalog.updated"
+    topic = topics.TENANT_UPDATED
+
+    tenant_id: str = Field(description="The tenant (repeated from the envelope for keying).")
+    services: list[CatalogService] = Field(default_factory=list, max_length=2000, description="Every service of the catalog.")
 
     def ordering_key(self) -> str:
         return f"tenant:{self.tenant_id}"
@@ -198,6 +212,6 @@ class BookingCommandRefused(Message):
 
 
 __all__ = [
-    "AddWorkLine", "AutoBook", "BookingCommandApplied", "BookingCommandRefused", "BookingCreated", "ChangeCustomerContact",
+    "AddWorkLine", "AutoBook", "BookingCommandApplied", "CatalogUpdated", "BookingCommandRefused", "BookingCreated", "ChangeCustomerContact",
     "CustomerField", "CustomerUpdated", "OrderTransitioned", "TenantUpdated", "customer_key",
 ]

@@ -90,6 +90,21 @@ class Subject(Part):
                                     description="Facts by name, such as registration, make and model.")
 
 
+class CatalogService(Part):
+    """One service of a tenant's catalog: what it is called, takes and costs (C2, E5)."""
+
+    service: str = Field(max_length=100, description="The service's key, as bookings name it, such as `oil-change`.")
+    name: str = Field(max_length=200, description="What customers read.")
+    duration_minutes: int = Field(ge=1, le=24 * 60 * 14, description="How long it usually takes.")
+    price_incl_vat: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2, description="Price including VAT.")
+    vat_rate: Decimal | None = Field(None, ge=0, le=1, description="VAT rate as a fraction, such as 0.25.")
+    article_numbers: list[str] = Field(default_factory=list, max_length=50, description="The till's article numbers (E5).")
+    description: str | None = Field(None, max_length=2000, description="What it is, for customers.")
+    link: str | None = Field(None, max_length=500, description="A page about it (C2's optional link).")
+    offered_at_checkin: bool = Field(False, description="Offered as an optional service on the check-in page (C2).")
+    bookable_online: bool = Field(True, description="Customers may book it on the online booking page (D2).")
+
+
 class BookingSnapshot(Part):
     """A booking as it is after a change: enough for another service's projection, so that no
     service ever has to ask the booking service."""
@@ -108,5 +123,5 @@ class BookingSnapshot(Part):
 
 __all__ = [
     "BOOKING_STATES", "ENDED_STATES", "LANGUAGES", "WORK_LIST_STATES", "Address", "BookingFlow", "BookingSnapshot",
-    "BookingSource", "BookingState", "Channel", "CustomerSnapshot", "Language", "Part", "Subject", "WorkLine",
+    "BookingSource", "BookingState", "CatalogService", "Channel", "CustomerSnapshot", "Language", "Part", "Subject", "WorkLine",
 ]
