@@ -55,3 +55,45 @@ def drop_messaging_tables(op: Operations) -> None:
     bind = op.get_bind()
     inbox.drop(bind)
     outbox.drop(bind)
+
+
+def drift(metadata: sa.MetaData, database_url: str) -> list[str]:
+    """How a database migrated to head differs from `metadata` (tables, columns, types,
+    nullability, indexes, unique and foreign-key constraints), one line per difference; empty
+    when the migrations and the metadata agree. Each service's tests call it: one schema, not two."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    full = sa.MetaData()
+    for table in (*metadata.tables.values(), inbox, outbox):
+        if table.name not in full.tables:
+            table.to_metadata(full)
+
+    def compare(connection: sa.Connection) -> list:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": False})
+        return compare_metadata(context, full)
+
+    async def run() -> list:
+        engine = create_async_engine(database_url, poolclass=sa.pool.NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    differences = asyncio.run(run())
+    return [_describe(d) for d in differences if not _is_alembic_bookkeeping(d)]
+
+
+def _is_alembic_bookkeeping(difference: object) -> bool:
+    return isinstance(difference, tuple) and len(difference) > 1 and getattr(difference[1], "name", None) == "alembic_version"
+
+
+def _describe(difference: object) -> str:
+    if isinstance(difference, list):  # column modifications come as a list of tuples
+        return "; ".join(_describe(d) for d in difference)
+    if isinstance(difference, tuple):
+        kind, *rest = difference
+        names = [getattr(r, "name", None) or str(r) for r in rest if r is not None]
+        return f"{kind}: {', '.join(str(n) for n in names)}"
+    return str(difference)
