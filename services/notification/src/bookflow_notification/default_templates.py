@@ -41,7 +41,7 @@ _CLOSING = {
 }
 _SMS_SIGN = {
     "sv": " /{{ tenant.name }}", "nb": " Hilsen {{ tenant.name }}", "da": " Venlig hilsen {{ tenant.name }}",
-    "nl": " Met vriendelijke groet, {{ tenant.name }}", "en": " Kind regards, {{ tenant.name }}",
+    "nl": " Groet, {{ tenant.name }}", "en": " Kind regards, {{ tenant.name }}",
 }
 
 
@@ -73,7 +73,7 @@ _OPT_OUT = {
           "{% else %} Vil du ikke ha flere påminnelser? Gi oss beskjed, så fjerner vi deg fra listen.{% endif %}",
     "da": '{% if channel == "sms" %} Svar STOP, hvis du ikke vil have flere påmindelser.'
           "{% else %} Vil du ikke have flere påmindelser? Giv os besked, så fjerner vi dig fra listen.{% endif %}",
-    "nl": '{% if channel == "sms" %} Geen herinneringen meer ontvangen? Stuur STOP.'
+    "nl": '{% if channel == "sms" %} Geen herinneringen meer? Stuur STOP.'
           "{% else %} Wilt u geen herinneringen meer ontvangen? Laat het ons weten, dan halen wij u van de lijst.{% endif %}",
     "en": '{% if channel == "sms" %} Reply STOP to opt out.'
           "{% else %} If you would rather not hear from us about this, let us know and we will take you off the list.{% endif %}",
@@ -101,10 +101,10 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
             "{% if my_pages_url %} Bekräfta tiden eller boka om på Mina sidor: {{ my_pages_url }}{% endif %}"),
         nb=("Timen din", _HI["nb"] + " Timen din for {{ service }} er bestilt til {{ starts_at|datetime }}" + _PLACE + "."
             "{% if my_pages_url %} Bekreft eller endre timen på Mine sider: {{ my_pages_url }}{% endif %}"),
-        da=("Din tid", _HI["da"] + " Din tid til {{ service }} er booket til {{ starts_at|datetime }}" + _PLACE + "."
+        da=("Din tid", _HI["da"] + " Du er booket til {{ service }} {{ starts_at|datetime }}" + _PLACE + "."
             "{% if my_pages_url %} Bekræft eller flyt tiden på Mine sider: {{ my_pages_url }}{% endif %}"),
-        nl=("Uw afspraak", _HI["nl"] + " uw afspraak voor {{ service }} staat gepland op {{ starts_at|datetime }}" + _PLACE + "."
-            "{% if my_pages_url %} Bevestig of verzet uw afspraak via Mijn pagina: {{ my_pages_url }}{% endif %}"),
+        nl=("Uw afspraak", _HI["nl"] + " u heeft een afspraak voor {{ service }} op {{ starts_at|datetime }}" + _PLACE + "."
+            "{% if my_pages_url %} Bevestig of verzet deze op Mijn pagina: {{ my_pages_url }}{% endif %}"),
         en=("Your appointment", _HI["en"] + " your {{ service }} is booked for {{ starts_at|datetime }}" + _PLACE + "."
             "{% if my_pages_url %} Please confirm or rebook on My pages: {{ my_pages_url }}{% endif %}"),
     ),
@@ -112,7 +112,7 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
     "confirm-reminder": _texts(
         sv=("Bekräfta din tid", _HI["sv"] + " Du har inte bekräftat din tid för {{ service }} {{ starts_at|datetime }}. "
             "Bekräfta eller boka om{% if cancel_at %} senast {{ cancel_at|datetime }}{% endif %}, annars avbokas tiden: {{ my_pages_url }}"),
-        nb=("Bekreft timen din", _HI["nb"] + " Du har ikke bekreftet timen din for {{ service }} {{ starts_at|datetime }}. "
+        nb=("Bekreft timen din", _HI["nb"] + " Du har ikke bekreftet timen for {{ service }} {{ starts_at|datetime }}. "
             "Bekreft eller endre timen{% if cancel_at %} innen {{ cancel_at|datetime }}{% endif %}, ellers blir den kansellert: {{ my_pages_url }}"),
         da=("Bekræft din tid", _HI["da"] + " Du har endnu ikke bekræftet din tid til {{ service }} {{ starts_at|datetime }}. "
             "Bekræft eller flyt tiden{% if cancel_at %} senest {{ cancel_at|datetime }}{% endif %}, ellers bliver den aflyst: {{ my_pages_url }}"),
@@ -189,7 +189,7 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
         nb=("Sjekk inn før besøket", _HI["nb"] + " Før besøket ditt for {{ service }} {{ starts_at|datetime }} kan du sjekke inn på nett og se det planlagte arbeidet: {{ checkin_url }}"),
         da=("Tjek ind før dit besøg", _HI["da"] + " Før dit besøg til {{ service }} {{ starts_at|datetime }} kan du tjekke ind online og se det planlagte arbejde: {{ checkin_url }}"),
         nl=("Online inchecken", _HI["nl"] + " u heeft op {{ starts_at|datetime }} een afspraak voor {{ service }}. "
-            "Check alvast online in en bekijk de geplande werkzaamheden: {{ checkin_url }}"),
+            "Check alvast online in en bekijk de werkzaamheden: {{ checkin_url }}"),
         en=("Check in online", _HI["en"] + " before your {{ service }} on {{ starts_at|datetime }} you can check in online and see the planned work: {{ checkin_url }}"),
     ),
     # D2: book again (seed 003); marketing, so it says how to stop.
@@ -205,7 +205,7 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
         sv=("Dags att boka {{ service }}", _HI["sv"] + " Snart är det dags för {{ service }} igen. Boka en tid som passar dig: {{ booking_url }}" + _OPT_OUT["sv"]),
         nb=("På tide å bestille {{ service }}", _HI["nb"] + " Snart er det tid for {{ service }} igjen. Bestill en time som passer deg: {{ booking_url }}" + _OPT_OUT["nb"]),
         da=("Tid til at booke {{ service }}", _HI["da"] + " Snart er det tid til {{ service }} igen. Book en tid, der passer dig: {{ booking_url }}" + _OPT_OUT["da"]),
-        nl=("Tijd voor {{ service }}", _HI["nl"] + " binnenkort is het weer tijd voor {{ service }}. Maak een afspraak op een moment dat het u uitkomt: {{ booking_url }}" + _OPT_OUT["nl"]),
+        nl=("Tijd voor {{ service }}", _HI["nl"] + " binnenkort is het weer tijd voor {{ service }}. Plan een afspraak wanneer het u uitkomt: {{ booking_url }}" + _OPT_OUT["nl"]),
         en=("Time to book your {{ service }}", _HI["en"] + " your {{ service }} is due soon. Book a time that suits you: {{ booking_url }}" + _OPT_OUT["en"]),
     ),
 }
