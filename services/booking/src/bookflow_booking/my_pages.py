@@ -39,9 +39,10 @@ ERRORS = {
     "invalid-booking": N_("That time could not be booked. Please choose another."),
     "transition-not-allowed": N_("This booking can no longer be changed here. Please contact us if you need help."),
 }
-# Other free times: from now until two weeks past the booking's own day (at least four weeks
-# ahead), at most 30 choices and at most 6 a day, grouped by day.
-SLOT_WINDOW, SLOTS_SHOWN, SLOTS_PER_DAY = timedelta(days=14), 30, 6
+# Other free times: the six weeks after the booking's own time (or after now, for a booking
+# already past), at most 30 choices and at most 6 a day, grouped by day, so a busy calendar
+# shows several days to choose from rather than one day's every quarter-hour.
+SLOT_WINDOW, SLOTS_SHOWN, SLOTS_PER_DAY = timedelta(weeks=6), 30, 6
 SHORT_LINK_GRACE = timedelta(days=7)  # a letter's short link works until a week after the visit
 
 
@@ -112,7 +113,7 @@ async def my_page(token: str, request: Request, runtime: Runtime, deps: Deps, er
             return await _invalid(request)
         tenant = await storage.tenant(session, tenant_id)
         row = await storage.booking_row(session, tenant_id, booking_id)
-        until = max(now + 2 * SLOT_WINDOW, booking.starts_at + SLOT_WINDOW)
+        until = max(now, booking.starts_at) + SLOT_WINDOW
         slots = await storage.free_slots(session, tenant_id, service=booking.service, after=now, before=until) \
             if booking.state in REBOOKABLE else []
     language = page_texts.language_for(booking.customer.language, tenant.language)
