@@ -77,6 +77,7 @@ def test_a_greeting_never_names_an_organisation_and_never_shouts():
     assert templating.first_name("Brf Solrosen") is None
     assert templating.first_name("Bakkerij de Vries B.V.") is None
     assert templating.first_name("Nordlys AS") is None
+    assert templating.first_name("Maria da Silva") == "Maria"
     assert templating.first_name(None) is None
     assert render("booking-notice", "sv", "Brf Solrosen").body.startswith("Hej! Din tid")
     assert render("booking-notice", "nl", "Bakkerij de Vries B.V.").body.startswith("Beste klant, u heeft een afspraak")

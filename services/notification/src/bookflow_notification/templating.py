@@ -227,14 +227,16 @@ def language_of(customer_language: str | None, tenant_language: str | None) -> s
 
 
 # Words that mark a customer as an organisation, whose "first name" would be nonsense ("Hej AB!").
-_ORGANISATION_WORDS = frozenset(
-    w.casefold() for w in (
-        "AB", "HB", "KB", "Brf", "Bostadsrättsförening", "Förening", "AS", "ASA", "ANS", "DA", "SA", "Borettslag",
-        "Sameie", "ApS", "A/S", "I/S", "P/S", "IVS", "Ejerforening", "Andelsboligforening", "BV", "B.V.", "NV", "N.V.",
-        "VOF", "V.O.F.", "VvE", "Stichting", "Ltd", "Ltd.", "Limited", "LLP", "PLC", "Inc", "Inc.", "GmbH", "Oy", "Oyj",
-        "Kommun", "Kommune", "Gemeente", "Council",
-    )
-)
+# Legal forms count as written (so "Maria da Silva" is a person, "Nordlys DA" a company); the
+# longer words in any case.
+_LEGAL_FORMS = frozenset((
+    "AB", "HB", "KB", "AS", "ASA", "ANS", "DA", "SA", "ApS", "A/S", "I/S", "P/S", "IVS", "BV", "B.V.", "NV", "N.V.",
+    "VOF", "V.O.F.", "VvE", "Ltd", "Ltd.", "LLP", "PLC", "Plc", "Inc", "Inc.", "GmbH", "Oy", "Oyj",
+))
+_ORGANISATION_WORDS = frozenset(w.casefold() for w in (
+    "Brf", "Bostadsrättsförening", "Förening", "Borettslag", "Sameie", "Ejerforening", "Andelsboligforening",
+    "Stichting", "Limited", "Kommun", "Kommune", "Gemeente", "Council",
+))
 
 
 def first_name(name: str | None) -> str | None:
@@ -242,7 +244,7 @@ def first_name(name: str | None) -> str | None:
     "Jan-Erik de Vries" -> "Jan-Erik"); None for an organisation or an empty name, so the
     greeting goes without a name rather than "Hej AB!"."""
     words = (name or "").replace(",", " ").split()
-    if not words or any(w.casefold() in _ORGANISATION_WORDS for w in words):
+    if not words or any(w in _LEGAL_FORMS or w.casefold() in _ORGANISATION_WORDS for w in words):
         return None
     first = words[0]
     if not any(ch.isalpha() for ch in first) or first.endswith("."):  # "123", "J." : no name to greet by
