@@ -65,7 +65,7 @@ async def test_a_booking_reaches_the_customer_and_its_reminder_comes_back(stack:
 
     [message] = await wait_until(lambda: sandbox(stack, tenant), what="the notice in the sandbox")
     assert message["recipient"] == "+46701234567"
-    assert message["body"].startswith("Hej Åsa Öberg, din tid för mätarbyte är bokad")
+    assert message["body"].startswith("Hej Åsa! Din tid för mätarbyte är bokad till")
 
     async def reminders():
         view = await get_json(f"{stack.services['booking'].url}/tenants/{tenant}/bookings/{booking['id']}", staff(tenant))

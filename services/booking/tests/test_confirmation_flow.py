@@ -125,6 +125,7 @@ async def test_an_unconfirmed_booking_gets_an_sms_reminder_and_is_released_at_th
     release = await timer_of(desk, office, booking["id"], "release")
     reminder_due = datetime.fromisoformat((await timer_of(desk, office, booking["id"], "confirm-reminder"))["due_at"])
     assert datetime.fromisoformat(release["due_at"]) == reminder_due + timedelta(seconds=2)
+    assert datetime.fromisoformat(reminder["data"]["cancel_at"]) == datetime.fromisoformat(release["due_at"])  # the SMS says by when
 
     await fire(desk, office, release)
     released = await wait_until(lambda: _state_is(desk, office, booking["id"], "cancelled"), what="the release")

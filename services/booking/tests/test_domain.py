@@ -86,6 +86,8 @@ def test_the_day_before_at_18_is_local_time_on_the_day_before_also_when_the_cloc
     ("ABCD2345   Ok", "ABCD2345", "accept-reply"), ("ABCD2345 KONTAKT", "ABCD2345", "reply-needs-follow-up"),
     ("ABCD2345 Ok!!", "ABCD2345", "reply-needs-follow-up"), ("ABCD2345 Det er greit", "ABCD2345", "reply-needs-follow-up"),
     ("ABCD2345", "ABCD2345", "reply-needs-follow-up"),
+    # the reply word of each language's letter (notification's default templates) needs a person
+    ("ABCD2345 CONTACT", "ABCD2345", "reply-needs-follow-up"), ("ABCD2345 CALL", "ABCD2345", "reply-needs-follow-up"),
 ])
 def test_only_exactly_ok_accepts_a_reply(text, code, transition):
     reply = domain.parse_reply(text)
@@ -143,3 +145,36 @@ def test_each_request_fills_exactly_its_templates_placeholders():
 def test_every_state_the_machine_reaches_is_named_in_the_contracts():
     reached = {target for t in domain.TRANSITIONS.values() for target in t.moves.values()} | set(domain.FIRST_STATE.values())
     assert reached <= set(domain.STATES) and {domain.UNCONFIRMED, domain.MANUAL_FOLLOW_UP} <= set(domain.STATES)
+
+
+def test_a_business_tells_customers_how_to_reach_it_through_tenant_updated():
+    tenant = Tenant("t", name="Pinea", phone="08-123 45 67", email="kund@pinea.se", website="pinea.se")
+    settings = tenant.updated_event().settings
+    assert (settings["phone"], settings["email"], settings["website"]) == ("08-123 45 67", "kund@pinea.se", "pinea.se")
+
+
+def test_a_booking_gets_a_short_typeable_link_code_and_typed_variants_find_it():
+    customer = Customer(uuid.uuid4(), "Åsa Öberg", "+46701234567", None, "sv")
+    start = datetime(2027, 1, 12, 7, 0, tzinfo=UTC)
+    booking = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None)
+    other = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None)
+    assert len(booking.short_code) == 12 and booking.short_code != other.short_code
+    short = domain.short_link("https://boka.pinea.se/my/eyJ0Ijoi.signed", booking)
+    printed = domain.short_code_text(booking.short_code)
+    assert short == f"https://boka.pinea.se/l/{printed}" and len(printed) == 14
+    for typed in (printed, printed.lower(), printed.replace("-", " ")):
+        assert domain.short_code_of(typed) == booking.short_code
+    assert domain.short_code_of("K7Q2-MX9P-AB30") is None  # 0 is not in the alphabet: no code has it
+    assert domain.short_link("https://boka.pinea.se/my/x", replace(booking, short_code=None)) is None
+
+
+def test_the_confirm_reminder_says_when_the_booking_is_otherwise_cancelled():
+    customer = Customer(uuid.uuid4(), "Åsa Öberg", "+46701234567", None, "sv")
+    tenant = Tenant("t", flow="confirmation", release_after_reminder=timedelta(days=3))
+    start = datetime(2027, 3, 30, 7, 0, tzinfo=UTC)
+    booking = new_booking(tenant, customer, "mätarbyte", start, start + timedelta(hours=1), None)
+    due = datetime(2027, 3, 20, 8, 0, tzinfo=UTC)
+    reminder, release = domain.reminder_due(booking, tenant, "confirm-reminder", due, "https://x.test/my/t")
+    assert isinstance(reminder, SendNotification) and isinstance(release, SetTimer)
+    assert datetime.fromisoformat(reminder.data["cancel_at"]) == release.due_at == datetime(2027, 3, 23, 8, 0, tzinfo=UTC)
+    assert set(reminder.data) <= set(TEMPLATES["confirm-reminder"].placeholders)

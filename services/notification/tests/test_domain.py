@@ -153,15 +153,19 @@ def test_every_template_the_flows_send_has_a_valid_default_in_every_language():
 def test_times_are_written_in_the_tenants_zone_and_the_customers_language():
     values = {**VALUES, "service": "mätarbyte", "starts_at": "2027-01-12T07:00:00+00:00"}
     sv = templating.render(*DEFAULTS["booking-notice"]["sv"], "booking-notice", values, zone="Europe/Stockholm", language="sv")
-    assert sv.body == "Hej Åsa, din tid för mätarbyte är bokad tisdag 12 januari 2027 08:00. /Acme"
-    nl = templating.render("", "{{ starts_at|date }} om {{ starts_at|time }}", "booking-notice", values, zone="Europe/Amsterdam", language="nl")
-    assert nl.body == "dinsdag 12 januari 2027 om 08:00"
+    assert sv.body == "Hej Åsa! Din tid för mätarbyte är bokad till tisdag 12 januari kl. 08.00. /Acme"
+    nl = templating.render("", "{{ starts_at|date }} om {{ starts_at|time }} uur", "booking-notice", values, zone="Europe/Amsterdam", language="nl")
+    assert nl.body == "dinsdag 12 januari om 08:00 uur"
+    da = templating.render("", "{{ starts_at|datetime }} ({{ starts_at|longdate }})", "booking-notice", values, zone="Europe/Copenhagen", language="da")
+    assert da.body == "tirsdag den 12. januar kl. 08.00 (12. januar 2027)"
+    en = templating.render("", "{{ starts_at|datetime }}", "booking-notice", values, zone="Europe/London", language="en")
+    assert en.body == "Tuesday 12 January at 07:00"
 
 
 def test_optional_placeholders_the_request_leaves_out_are_empty():
     values = {**VALUES, "service": "APK", "starts_at": "2027-01-12T07:00:00+00:00", "my_pages_url": "https://x.test/p"}
     body = templating.render(*DEFAULTS["booking-notice"]["en"], "booking-notice", values, zone="UTC", language="en").body
-    assert body.endswith("Confirm or rebook on My pages: https://x.test/p /Acme")
+    assert body.endswith("Please confirm or rebook on My pages: https://x.test/p Kind regards, Acme")
     assert "place" not in body
 
 

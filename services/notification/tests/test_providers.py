@@ -25,7 +25,7 @@ async def test_one_request_sends_one_sms_through_46elks_and_its_delivery_report_
 
     [sms] = await wait_until(lambda: elks.to(number), what="46elks to receive the SMS")
     assert sms["from"] == "+46766860001"
-    assert sms["message"] == f"Hej Åsa Öberg, din tid för mätarbyte är bokad måndag 20 januari 2031 08:00. /Firma {office.id}"
+    assert sms["message"] == f"Hej Åsa! Din tid för mätarbyte är bokad till måndag 20 januari kl. 08.00. /Firma {office.id}"
     sent = await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
     assert (sent["provider"], sent["segments"], sent["cost"]) == ("46elks", 1, None)
 
@@ -123,7 +123,7 @@ async def test_an_sms_refused_by_every_provider_falls_back_to_the_next_channel(o
     assert message["channel"] == "email"
     assert any("sms failed (46elks answered 400" in (h["detail"] or "") for h in message["history"])
     inbox = (await office.client.get("/sandbox/messages", params={"tenant_id": office.id})).json()
-    assert [(m["channel"], m["recipient"], m["subject"]) for m in inbox] == [("email", "asa@example.se", "Din bokning")]
+    assert [(m["channel"], m["recipient"], m["subject"]) for m in inbox] == [("email", "asa@example.se", "Din bokade tid")]
 
 
 async def test_a_message_that_fails_on_its_only_channel_is_failed_with_the_reason(office, elks):

@@ -105,7 +105,8 @@ async def test_marketing_goes_only_to_customers_with_recorded_consent(office, ka
         return message["status"] == "delivered" and message
 
     message = await wait_until(sent_after_consent, timeout=30, what="consent to be recorded")
-    assert message["body"] == f"Hej Åsa Öberg! Dags för klippning igen? Boka enkelt här: https://boka.test/x /{office.id}"
+    assert message["body"] == (f"Hej Åsa! Är det dags för klippning igen? Boka din nästa tid enkelt här: https://boka.test/x "
+                               f"Svara STOPP om du inte vill få fler påminnelser. /{office.id}")
 
 
 def mailgun_form(key: str, sender: str, text: str, message_id: str | None = None, age_seconds: int = 0) -> dict:

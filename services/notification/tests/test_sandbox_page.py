@@ -27,7 +27,7 @@ async def test_the_sandbox_page_shows_the_sms_and_answering_it_becomes_a_reply(o
             page = await browser.new_page()
             await page.goto(f"{url}/sandbox?tenant_id={office.id}")
             row = page.locator("tr.message", has_text=number)
-            assert (await row.locator(".body").inner_text()).startswith("Hej Åsa Öberg, din tid för mätarbyte är bokad")
+            assert (await row.locator(".body").inner_text()).startswith("Hej Åsa! Din tid för mätarbyte är bokad till")
             await row.get_by_placeholder("Answer as the customer").fill("ABC123 OK")
             await row.get_by_role("button", name="Send answer").click()
             answer = page.locator("#replies tr.reply", has_text="ABC123 OK")

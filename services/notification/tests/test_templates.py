@@ -23,14 +23,14 @@ async def test_a_saved_template_is_previewed_and_used_for_the_next_message(offic
     assert saved.status_code == 200, saved.text
     preview = await office.client.post(f"{url}/preview", json={"data": {"service": "däckbyte"}}, headers=office.headers)
     assert preview.status_code == 200, preview.text
-    assert preview.json()["body"] == "Kim Kund: däckbyte tisdag 9 mars 2027 kl 09:30. Svara STOP för att slippa SMS."
+    assert preview.json()["body"] == "Kim Kund: däckbyte tisdag 9 mars kl 09.30. Svara STOP för att slippa SMS."
     assert (preview.json()["segments"], preview.json()["encoding"]) == (1, "gsm-7")
     draft = await office.client.post(f"{url}/preview", json={"body": "{{ nope }}"}, headers=office.headers)
     assert (draft.status_code, draft.json()["line"]) == (422, 1)
 
     request = await office.send(phone=office.new_phone())
     message = await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the message")
-    assert message["body"] == "Åsa Öberg: mätarbyte måndag 20 januari 2031 kl 07:00. Svara STOP för att slippa SMS."
+    assert message["body"] == "Åsa Öberg: mätarbyte måndag 20 januari kl 07.00. Svara STOP för att slippa SMS."
     listed = (await office.client.get(f"/tenants/{office.id}/templates", headers=office.headers)).json()
     notice = next(t for t in listed if t["template_key"] == "booking-notice")
     assert [(s["channel"], s["language"]) for s in notice["saved"]] == [("sms", "sv")]

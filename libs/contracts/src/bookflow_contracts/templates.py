@@ -3,8 +3,9 @@ fills. The requester (booking, check-in, recall) and the renderer (notification)
 list, so a request never names a template the renderer does not know, and a tenant's edited
 template is checked against the placeholders it may use.
 
-Every template also gets `customer` (the request's CustomerSnapshot) and `tenant` (name, and
-whatever the notification service knows of the tenant) to use.
+Every template also gets `customer` (the request's CustomerSnapshot, with `first_name`), `tenant`
+(name, phone, email, website, reply number: how to reach the business) and `channel` (sms,
+email, letter) to use.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ class TemplateSpec:
 TEMPLATES: dict[str, TemplateSpec] = {
     spec.key: spec
     for spec in (
-        TemplateSpec("booking-notice", "service", ("service", "starts_at", "place", "my_pages_url", "booking_id"),
-                     "A1: the notice letter with time, place and the link to My pages."),
-        TemplateSpec("confirm-reminder", "service", ("service", "starts_at", "my_pages_url", "booking_id"),
-                     "A3: SMS reminder to confirm or rebook, with the link."),
+        TemplateSpec("booking-notice", "service", ("service", "starts_at", "place", "my_pages_url", "my_pages_short_url", "booking_id"),
+                     "A1: the notice letter with time, place and the link to My pages (short and typeable on paper)."),
+        TemplateSpec("confirm-reminder", "service", ("service", "starts_at", "my_pages_url", "cancel_at", "booking_id"),
+                     "A3: SMS reminder to confirm or rebook, with the link and when the booking is otherwise cancelled."),
         TemplateSpec("booking-released", "service", ("service", "starts_at", "booking_id"),
                      "A4: the unconfirmed booking was cancelled at the deadline."),
         TemplateSpec("order-letter", "service", ("service", "starts_at", "place", "booking_code", "reply_number", "booking_id"),

@@ -28,6 +28,6 @@ def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> 
     deps = deps or handlers.Deps(link_secret=settings.link_secret, public_url=settings.base_url())
     for consumer in consumers.consumers(deps):
         runtime.consume(consumer)
-    app = runtime.http_app([tenants.router, api.router, my_pages.router])
+    app = runtime.http_app([tenants.router, api.router, my_pages.router, my_pages.short_links])
     app.state.deps = deps
     return app

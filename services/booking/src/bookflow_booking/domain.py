@@ -127,6 +127,9 @@ class Tenant:
     letter_folder: str | None = None
     channels: tuple[str, ...] = ("sms", "email", "letter")
     reply_number: str | None = None
+    phone: str | None = None  # how customers reach the business, said in messages and on My pages (X10)
+    email: str | None = None
+    website: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -142,6 +145,7 @@ class Tenant:
                 "sms_response_time": _iso(self.sms_response_time),
                 "appointment_reminder_at": self.appointment_reminder_at.isoformat(),
                 "letter_folder": self.letter_folder, "channels": list(self.channels), "reply_number": self.reply_number,
+                "phone": self.phone, "email": self.email, "website": self.website,
             },
         )
 
@@ -220,6 +224,7 @@ class Booking:
     version: int = 0
     rebooked_from: uuid.UUID | None = None
     hold_until: date | None = None
+    short_code: str | None = None  # the typeable key of the short My pages link, /l/<code> (letters)
 
     @property
     def estimate(self) -> timedelta:
@@ -236,7 +241,7 @@ def new_booking(tenant: Tenant, customer: Customer, service: str, starts_at: dat
         raise InvalidBooking("the customer needs a phone number, an e-mail address or a postal address")
     flow = flow or tenant.flow
     return Booking(uuid.uuid4(), tenant.id, customer, service, starts_at, ends_at, place, FIRST_STATE[flow], flow,
-                   technician_id, sequence, slot_id, rebooked_from=rebooked_from)
+                   technician_id, sequence, slot_id, rebooked_from=rebooked_from, short_code=new_short_code())
 
 
 def missing_for_letter(booking: Booking) -> list[str]:
@@ -255,6 +260,34 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 def new_booking_code(choose: Callable[[str], str] = secrets.choice, length: int = 8) -> str:
     """A hard-to-guess booking code (32^8, about 10^12 possibilities) for replies by SMS (B1)."""
     return "".join(choose(_CODE_ALPHABET) for _ in range(length))
+
+
+SHORT_CODE_LENGTH = 12
+
+
+def new_short_code(choose: Callable[[str], str] = secrets.choice) -> str:
+    """The key of a booking's short My pages link: 12 characters of the booking-code alphabet
+    (32^12, about 10^18), so guessing one among a million live bookings takes about 10^12 tries."""
+    return "".join(choose(_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+
+
+def short_code_text(code: str) -> str:
+    """`K7Q2MX9PAB3D` as it is printed and typed: `K7Q2-MX9P-AB3D`."""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def short_code_of(typed: str) -> str | None:
+    """The code a customer typed, in any case, with or without dashes and spaces; None if it
+    cannot be one."""
+    code = "".join(ch for ch in typed.upper() if ch not in "- ")
+    return code if len(code) == SHORT_CODE_LENGTH and all(ch in _CODE_ALPHABET for ch in code) else None
+
+
+def short_link(my_pages_url: str, booking: Booking) -> str | None:
+    """The short form of the booking's My pages link, served beside it (`<public url>/l/<code>`)."""
+    if not booking.short_code or "/my/" not in my_pages_url:
+        return None
+    return f"{my_pages_url.rsplit('/my/', 1)[0]}/l/{short_code_text(booking.short_code)}"
 
 
 # --- replies (B3) ----------------------------------------------------------------------------
@@ -342,7 +375,8 @@ def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, m
     place = place_text(booking.place)
     if booking.state in (UNCONFIRMED, BOOKED) and transition in ("create", "reschedule"):
         notice = notification(booking, "booking-notice", ("letter", "sms", "email") if booking.state == UNCONFIRMED
-                              else tenant.channels, {"place": place, "my_pages_url": my_pages_url}, tenant=tenant)
+                              else tenant.channels, {"place": place, "my_pages_url": my_pages_url,
+                                                     "my_pages_short_url": short_link(my_pages_url, booking)}, tenant=tenant)
         if booking.state == BOOKED:
             return [notice]
         reminder_at = max(shift(booking.starts_at, -tenant.reminder_before, tenant.zone), now)
@@ -387,9 +421,10 @@ def reminder_due(booking: Booking, tenant: Tenant, kind: str, due_at: datetime, 
     """A3: the unconfirmed booking's SMS reminder with the link, and the release timer (A4)."""
     if kind != "confirm-reminder":
         return []
+    cancel_at = shift(due_at, tenant.release_after_reminder, tenant.zone)
     reminder = notification(booking, "confirm-reminder", ["sms", "email"],
-                            {"my_pages_url": my_pages_url}, tenant=tenant)
-    return [reminder, timer(booking, "release", shift(due_at, tenant.release_after_reminder, tenant.zone))]
+                            {"my_pages_url": my_pages_url, "cancel_at": cancel_at.isoformat()}, tenant=tenant)
+    return [reminder, timer(booking, "release", cancel_at)]
 
 
 def appointment_reminder(booking: Booking, tenant: Tenant) -> SendNotification:

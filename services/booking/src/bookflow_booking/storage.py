@@ -32,6 +32,9 @@ tenants = sa.Table(
     sa.Column("letter_folder", sa.Text),
     sa.Column("channels", pg.ARRAY(sa.Text), nullable=False),
     sa.Column("reply_number", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("website", sa.Text),
     sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
 )
 
@@ -85,6 +88,7 @@ bookings = sa.Table(
     sa.Column("rebooked_to", UUID),
     sa.Column("hold_until", sa.Date),
     sa.Column("state_reason", sa.Text),
+    sa.Column("short_code", sa.Text, unique=True),
     sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
 )
@@ -136,7 +140,8 @@ reminders_received = sa.Table(
 # --- tenants ---------------------------------------------------------------------------------
 
 _TENANT_FIELDS = ("name", "time_zone", "language", "flow", "reminder_before", "release_after_reminder",
-                  "letter_response_time", "sms_response_time", "appointment_reminder_at", "letter_folder", "reply_number")
+                  "letter_response_time", "sms_response_time", "appointment_reminder_at", "letter_folder", "reply_number",
+                  "phone", "email", "website")
 
 
 async def tenant(session: AsyncSession, tenant_id: str) -> Tenant:
@@ -189,8 +194,11 @@ async def slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID) -> dic
     return dict(row) if row else None
 
 
-async def free_slots(session: AsyncSession, tenant_id: str, *, service: str | None, after: datetime, limit: int = 200) -> list[dict]:
+async def free_slots(session: AsyncSession, tenant_id: str, *, service: str | None, after: datetime, limit: int = 200,
+                     before: datetime | None = None) -> list[dict]:
     query = sa.select(slots).where(slots.c.tenant_id == tenant_id, slots.c.booking_id.is_(None), slots.c.starts_at > after)
+    if before is not None:
+        query = query.where(slots.c.starts_at < before)
     if service is not None:
         query = query.where(slots.c.service == service)
     rows = await session.execute(query.order_by(slots.c.starts_at).limit(limit))
@@ -249,7 +257,7 @@ async def add_booking(session: AsyncSession, booking: Booking) -> None:
         starts_at=booking.starts_at, ends_at=booking.ends_at, state=booking.state, flow=booking.flow,
         street=place.street, postcode=place.postcode, city=place.city, technician_id=booking.technician_id,
         sequence=booking.sequence, slot_id=booking.slot_id, booking_code=booking.booking_code,
-        version=booking.version, rebooked_from=booking.rebooked_from,
+        version=booking.version, rebooked_from=booking.rebooked_from, short_code=booking.short_code,
     ))
 
 
@@ -278,7 +286,7 @@ def _booking(row: Any) -> Booking:
         service=row["service"], starts_at=row["starts_at"], ends_at=row["ends_at"], place=place, state=row["state"],
         flow=row["flow"], technician_id=row["technician_id"], sequence=row["sequence"], slot_id=row["slot_id"],
         booking_code=row["booking_code"], version=row["version"], rebooked_from=row["rebooked_from"],
-        hold_until=row["hold_until"],
+        hold_until=row["hold_until"], short_code=row["short_code"],
     )
 
 
@@ -301,6 +309,12 @@ async def booking_row(session: AsyncSession, tenant_id: str, booking_id: uuid.UU
     row = (await session.execute(
         _with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id))).mappings().first()
     return dict(row) if row else None
+
+
+async def booking_by_short_code(session: AsyncSession, code: str) -> Booking | None:
+    """The booking a short My pages link names (codes are unique across tenants)."""
+    row = (await session.execute(_with_customer().where(bookings.c.short_code == code))).mappings().first()
+    return _booking(row) if row else None
 
 
 async def booking_by_code(session: AsyncSession, tenant_id: str, code: str) -> Booking | None:

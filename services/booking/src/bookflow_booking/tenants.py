@@ -1,5 +1,5 @@
 """Tenant administration: create or change a tenant's settings (time zone, language, flow and its
-timings, letter folder, channels). Guarded by the admin token; every change is published as
+timings, letter folder, channels, and how customers reach the business). Guarded by the admin token; every change is published as
 `tenant.updated`, so the other services keep the settings they need."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from bookflow_booking import domain, storage
 from bookflow_contracts import Channel
@@ -39,6 +39,9 @@ class TenantIn(BaseModel):
     letter_folder: str | None = Field(None, description="Where the notification service writes letters (B2).")
     channels: list[Channel] = Field(list(_DEFAULT.channels), min_length=1, description="Channels the tenant uses.")
     reply_number: str | None = Field(None, description="Where customers send their replies (B2, B3).")
+    phone: str | None = Field(None, max_length=40, description="The business's phone number for customers, as messages and letters print it (08-123 45 67).")
+    email: EmailStr | None = Field(None, description="The business's e-mail address for customers.")
+    website: str | None = Field(None, max_length=200, pattern=r"^\S+$", description="The business's web address for customers (acme.se).")
 
     @field_validator("time_zone")
     @classmethod

@@ -178,7 +178,7 @@ async def preview(tenant_id: str, template_key: str, channel: Channel, language:
     values = {**templating.sample_values(template_key), **body.data,
               "customer": body.data.get("customer") or {"name": "Kim Kund"}, "tenant": tenant.template_values()}
     try:
-        rendered = templating.render(subject, text, template_key, values, zone=tenant.zone or "UTC", language=language)
+        rendered = templating.render(subject, text, template_key, values, zone=tenant.zone or "UTC", language=language, channel=channel)
     except templating.CannotRender as exc:
         return JSONResponse({"error": "cannot-render", "detail": str(exc)}, status_code=422)
     size = segments.measure(rendered.body)

@@ -215,7 +215,7 @@ class Dispatcher:
                 subject, body = batch.saved.get((row.tenant_id, row.template_key, route.channel, language)) or templating.default_source(row.template_key, language)
                 rendered = templating.render(
                     subject, body, row.template_key, {**row.data, "customer": row.customer, "tenant": tenant.template_values()},
-                    zone=tenant.zone or "UTC", language=language,
+                    zone=tenant.zone or "UTC", language=language, channel=route.channel,
                 )
             except templating.CannotRender as exc:
                 await fall_back_or_fail(session, message, str(exc), now)
@@ -247,6 +247,7 @@ class Dispatcher:
             message_id=message.id, tenant_id=message.tenant_id, tenant_name=tenant.name, channel=message.channel,
             to=message.recipient, subject=rendered.subject, body=rendered.body, settings=tenant.settings, account=account,
             customer=message.customer, booking_code=(message.data or {}).get("booking_code"),
+            language=templating.language_of(message.language, tenant.language), zone=tenant.zone,
         )
         return Job(message, outgoing, provider_count, {"id": message.id, **values})
 
@@ -259,7 +260,7 @@ class Dispatcher:
             if out.channel == "email":
                 return await send_email(out, self.settings.provider_timeout_seconds)
             folder = Path(out.settings.letter_folder or Path(self.settings.letters_dir) / out.tenant_id)
-            return await write_letter(out, folder, now.date())
+            return await write_letter(out, folder, now)
         except SendFailed as failure:
             return failure
         except Exception as exc:  # noqa: BLE001 (a fault of ours: the message fails with the reason, the batch goes on)

@@ -30,7 +30,9 @@ class TenantView:
 
     def template_values(self) -> dict[str, Any]:
         """What templates see as `tenant`."""
-        return {"name": self.name, "reply_number": self.settings.reply_number, "address_lines": self.settings.address_lines}
+        s = self.settings
+        return {"name": self.name, "reply_number": s.reply_number, "address_lines": s.address_lines,
+                "phone": s.phone, "email": s.email, "website": s.website}
 
 
 def view(tenant_id: str, row: sa.Row | None) -> TenantView:
@@ -41,12 +43,12 @@ def view(tenant_id: str, row: sa.Row | None) -> TenantView:
     )
 
 
-_SHARED_KEYS = frozenset(TenantNotificationSettings.model_fields) & {"letter_folder", "reply_number"}
+_SHARED_KEYS = frozenset(TenantNotificationSettings.model_fields) & {"letter_folder", "reply_number", "phone", "email", "website"}
 
 
 def settings_after_event(current: dict[str, Any], event: TenantUpdated) -> dict[str, Any]:
     """The tenant's notification settings after a `tenant.updated`: the booking service's
-    letter folder and reply number, and anything under its `notification` key, over what we had.
+    letter folder, reply number and the business's contact details (phone, e-mail, web), and anything under its `notification` key, over what we had.
     Raises pydantic.ValidationError for settings that make no sense (the event dead-letters)."""
     merged = dict(current)
     merged.update({k: v for k, v in event.settings.items() if k in _SHARED_KEYS})

@@ -30,6 +30,8 @@ class Outgoing:
     account: SmsProviderAccount | None = None  # for SMS: the provider account this attempt uses
     customer: dict[str, Any] = field(default_factory=dict)
     booking_code: str | None = None
+    language: str = "en"  # the language the text was written in (a letter's date and closing follow it)
+    zone: str | None = None  # the tenant's time zone (a letter is dated by the tenant's calendar)
 
 
 @dataclass(frozen=True)
