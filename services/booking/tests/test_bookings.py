@@ -81,14 +81,14 @@ async def test_staff_need_a_token_and_a_tenant_needs_the_admin_token(desk, setti
 
 async def test_every_tenant_change_is_published_for_the_other_services(desk):
     office = await desk.tenant(time_zone="Europe/Oslo", language="nb", flow="letter", letter_response_time="P7D",
-                               letter_folder="/srv/letters/pinea")
+                               letter_folder="pinea")
     response = await desk.client.put(office.url(), json={"name": "Pinea AS", "time_zone": "Europe/Oslo", "flow": "letter",
                                                          "sms_response_time": "PT30S"},
                                      headers=OPERATOR)
     assert response.status_code == 200
     first, second = await desk.published(office, topics.TENANT_UPDATED, "tenant.updated", count=2)
     assert first["time_zone"] == "Europe/Oslo" and first["language"] == "nb"
-    assert first["settings"]["letter_response_time"] == "P7D" and first["settings"]["letter_folder"] == "/srv/letters/pinea"
+    assert first["settings"]["letter_response_time"] == "P7D" and first["settings"]["letter_folder"] == "pinea"
     assert second["name"] == "Pinea AS" and second["settings"]["sms_response_time"] == "PT30S"
     assert (await desk.get(office, ""))["flow"] == "letter"
 

@@ -23,7 +23,7 @@ def customer(**kw) -> Customer:
 
 def booking(flow: str = "confirmation", **kw) -> domain.Booking:
     return new_booking(Tenant("t", flow=flow), customer(phone="+46701234567"), "mätarbyte", START,
-                       START + timedelta(hours=1), kw.pop("place", PLACE), **kw)
+                       START + timedelta(hours=1), kw.pop("place", PLACE), now=NOW, **kw)
 
 
 def test_a_new_booking_starts_in_its_tenants_flow_and_must_end_after_it_starts():
@@ -31,12 +31,12 @@ def test_a_new_booking_starts_in_its_tenants_flow_and_must_end_after_it_starts()
     assert booking("letter").state == "planned"
     assert booking("none").state == "booked"
     with pytest.raises(InvalidBooking, match="end after it starts"):
-        new_booking(Tenant("t"), customer(phone="+46701234567"), "mätarbyte", START, START, PLACE)
+        new_booking(Tenant("t"), customer(phone="+46701234567"), "mätarbyte", START, START, PLACE, now=NOW)
 
 
 def test_a_customer_who_cannot_be_reached_cannot_be_booked():
     with pytest.raises(InvalidBooking, match="phone number, an e-mail address or a postal address"):
-        new_booking(Tenant("t"), customer(), "mätarbyte", START, START + timedelta(hours=1), None)
+        new_booking(Tenant("t"), customer(), "mätarbyte", START, START + timedelta(hours=1), None, now=NOW)
 
 
 @pytest.mark.parametrize(("state", "transition", "target"), [
@@ -117,7 +117,9 @@ def test_every_step_cancels_the_old_timers_first_and_asks_for_what_the_new_state
     assert isinstance(reminder, SetTimer) and reminder.due_at == domain.shift(START, -timedelta(days=10), STOCKHOLM)
     confirmed = domain.step(b, tenant, "confirm", actor="customer", reason=None, now=NOW, my_pages_url="")
     assert confirmed.booking.state == "confirmed" and confirmed.booking.version == 1
-    assert confirmed.messages == [CancelTimersWithPrefix(prefix=f"booking:{b.id}:")]
+    cancel, withdraw = confirmed.messages
+    assert cancel == CancelTimersWithPrefix(prefix=f"booking:{b.id}:")
+    assert (withdraw.regarding, withdraw.before_version, withdraw.booking_id) == (f"booking:{b.id}", 1, b.id)
     assert (confirmed.transition.from_state, confirmed.transition.to_state, confirmed.transition.actor) == ("unconfirmed", "confirmed", "customer")
 
 

@@ -8,18 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 from babel.dates import format_datetime
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from bookflow_booking import domain, handlers, storage
-from bookflow_runtime.auth import LinkInvalid, read_link
+from bookflow_booking import domain, handlers, views
+from bookflow_booking.dependencies import ClientAddress, Deps
 from bookflow_runtime.errors import BookflowError
-from bookflow_runtime.http import runtime_of
-from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_runtime.http import PROBLEM_RESPONSES, Session
 
 router = APIRouter(prefix="/my", tags=["my pages"])
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 pages = Jinja2Templates(directory=Path(__file__).parent / "templates")  # autoescapes .html
 
 TEXTS = {
@@ -39,85 +37,86 @@ TEXTS = {
            "see_new": "Se den nye avtalen", "rebook": "Velg et annet tidspunkt", "rebook_button": "Book valgt tidspunkt",
            "no_slots": "Det er ingen andre ledige tider nå.", "invalid": "Lenken er ugyldig eller utløpt."},
 }
-REBOOKABLE = (domain.UNCONFIRMED, domain.CONFIRMED, domain.BOOKED)
+REBOOKABLE = views.REBOOKABLE
 
 
-def deps_of(request: Request) -> handlers.Deps:
-    return request.app.state.deps
+async def link_of(token: str, request: Request, session: Session, deps: Deps, address: ClientAddress) -> handlers.MyPagesLink | None:
+    """The booking the link in the path opens; None when the link is not valid (counted against
+    the caller's address, which is told to wait after too many)."""
+    return await handlers.open_link(session, deps, token, address)
 
 
-Deps = Annotated[handlers.Deps, Depends(deps_of)]
+Link = Annotated[handlers.MyPagesLink | None, Depends(link_of)]
 
 
-def _booking_ref(runtime: ServiceRuntime, token: str) -> tuple[str, uuid.UUID]:
-    data = read_link(runtime.settings.link_secret, handlers.MY_PAGES, token, runtime.settings.my_pages_link_days * 86400)
-    try:
-        return str(data["t"]), uuid.UUID(str(data["b"]))
-    except (KeyError, ValueError) as exc:
-        raise LinkInvalid("the link is not valid") from exc
+class ShownOnPage(Exception):
+    """A customer's action was refused: the page is shown again with the reason (`code`). Raised
+    rather than returned, so the request's transaction is rolled back first."""
+
+    def __init__(self, token: str, code: str) -> None:
+        super().__init__(code)
+        self.token, self.code = token, code
+
+
+async def show_on_page(request: Request, exc: Exception) -> Response:
+    """The exception handler of `ShownOnPage` (registered by `create_app`)."""
+    assert isinstance(exc, ShownOnPage)
+    return RedirectResponse(f"{request.url_for('my_page', token=exc.token)}?error={exc.code}", status_code=303)
 
 
 def _invalid(request: Request, language: str = "en") -> Response:
     return pages.TemplateResponse(request, "invalid.html", {"t": TEXTS[language]}, status_code=403)
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="The customer's booking page")
-async def my_page(token: str, request: Request, runtime: Runtime, deps: Deps, error: str | None = None) -> Response:
-    try:
-        tenant_id, booking_id = _booking_ref(runtime, token)
-    except LinkInvalid:
+_PAGE = {"content": {"text/html": {}}}
+_RESPONSES = {
+    403: {**_PAGE, "description": "The link is not valid or has expired: a page that says so"},
+    429: PROBLEM_RESPONSES[429],
+}
+_MOVED = {303: {"description": "Done: on to the booking's page (with `?error=<code>` when it was refused)"}, **_RESPONSES}
+
+
+@router.get("/{token}", response_class=HTMLResponse, summary="The customer's booking page", responses=_RESPONSES)
+async def my_page(token: str, request: Request, session: Session, deps: Deps, link: Link,
+                  error: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9-]+$")] = None) -> Response:
+    page = await views.my_page(session, link.tenant_id, link.booking_id, deps.clock()) if link else None
+    if page is None:
         return _invalid(request)
-    async with runtime.db.transaction() as session:
-        booking = await storage.booking(session, tenant_id, booking_id)
-        if booking is None:
-            return _invalid(request)
-        tenant = await storage.tenant(session, tenant_id)
-        row = await storage.booking_row(session, tenant_id, booking_id)
-        slots = await storage.free_slots(session, tenant_id, service=booking.service, after=deps.clock()) \
-            if booking.state in REBOOKABLE else []
+    booking, tenant = page.booking, page.tenant
     language = booking.customer.language if booking.customer.language in TEXTS else tenant.language if tenant.language in TEXTS else "en"
 
     def when(instant) -> str:
         return format_datetime(instant, "EEEE d MMMM y, HH:mm", tzinfo=tenant.zone, locale=language)
 
-    new_link = None
-    if row["rebooked_to"] is not None:
-        new = await _new_booking(runtime, tenant_id, row["rebooked_to"])
-        new_link = deps.my_pages_url(new) if new else None
+    new_link = deps.link_to(tenant.id, page.rebooked_to) if page.rebooked_to else None
     return pages.TemplateResponse(request, "my_booking.html", {
         "t": TEXTS[language], "lang": language, "booking": booking, "when": when(booking.starts_at), "token": token,
-        "place": domain.place_text(booking.place), "slots": [(s["id"], when(s["starts_at"])) for s in slots],
+        "place": domain.place_text(booking.place), "slots": [(s.id, when(s.starts_at)) for s in page.free_slots],
         "can_confirm": booking.state == domain.UNCONFIRMED, "can_rebook": booking.state in REBOOKABLE,
-        "rebooked": row["rebooked_to"] is not None, "new_link": new_link, "error": error,
+        "rebooked": page.rebooked_to is not None, "new_link": new_link, "error": error,
     })
 
 
-async def _new_booking(runtime: ServiceRuntime, tenant_id: str, booking_id: uuid.UUID) -> domain.Booking | None:
-    async with runtime.db.transaction() as session:
-        return await storage.booking(session, tenant_id, booking_id)
-
-
-@router.post("/{token}/confirm", summary="The customer confirms (A2)")
-async def confirm(token: str, request: Request, runtime: Runtime, deps: Deps) -> Response:
-    try:
-        tenant_id, booking_id = _booking_ref(runtime, token)
-        async with runtime.db.transaction() as session:
-            await handlers.confirm_booking(session, deps, tenant_id, booking_id, actor="customer")
-    except LinkInvalid:
+@router.post("/{token}/confirm", summary="The customer confirms (A2)", response_class=RedirectResponse, status_code=303,
+             responses=_MOVED)
+async def confirm(token: str, request: Request, session: Session, deps: Deps, link: Link) -> Response:
+    if link is None:
         return _invalid(request)
+    try:
+        await handlers.confirm_booking(session, deps, link.tenant_id, link.booking_id, actor="customer")
     except BookflowError as exc:
-        return RedirectResponse(f"{request.url_for('my_page', token=token)}?error={exc.code}", status_code=303)
+        raise ShownOnPage(token, exc.code) from exc
     return RedirectResponse(str(request.url_for("my_page", token=token)), status_code=303)
 
 
-@router.post("/{token}/rebook", summary="The customer moves the booking to a free slot (A2)")
-async def rebook(token: str, slot_id: Annotated[uuid.UUID, Form()], request: Request, runtime: Runtime, deps: Deps) -> Response:
-    try:
-        tenant_id, booking_id = _booking_ref(runtime, token)
-        async with runtime.db.transaction() as session:
-            new = await handlers.rebook(session, deps, tenant_id, booking_id, slot_id, actor="customer")
-    except LinkInvalid:
+@router.post("/{token}/rebook", summary="The customer moves the booking to a free slot (A2)", response_class=RedirectResponse,
+             status_code=303, responses=_MOVED)
+async def rebook(token: str, slot_id: Annotated[uuid.UUID, Form()], request: Request, session: Session, deps: Deps,
+                 link: Link) -> Response:
+    if link is None:
         return _invalid(request)
+    try:
+        new = await handlers.rebook(session, deps, link.tenant_id, link.booking_id, slot_id, actor="customer")
     except BookflowError as exc:
-        return RedirectResponse(f"{request.url_for('my_page', token=token)}?error={exc.code}", status_code=303)
+        raise ShownOnPage(token, exc.code) from exc
     return RedirectResponse(deps.my_pages_url(new), status_code=303)
