@@ -145,3 +145,47 @@ def test_each_request_fills_exactly_its_templates_placeholders():
 def test_every_state_the_machine_reaches_is_named_in_the_contracts():
     reached = {target for t in domain.TRANSITIONS.values() for target in t.moves.values()} | set(domain.FIRST_STATE.values())
     assert reached <= set(domain.STATES) and {domain.UNCONFIRMED, domain.MANUAL_FOLLOW_UP} <= set(domain.STATES)
+
+
+def test_each_request_names_its_booking_version_and_is_valid_only_while_it_can_serve_its_purpose():
+    tenant = Tenant("t", flow="confirmation", release_after_reminder=timedelta(days=3), letter_response_time=timedelta(days=7))
+    b = booking()
+    notice, _ = domain.on_entry(b, tenant, "create", NOW, "u")
+    assert (notice.regarding, notice.regarding_version, notice.valid_until) == (f"booking:{b.id}", 0, START)
+    reminder_due = START - timedelta(days=10)
+    reminder, release = domain.reminder_due(b, tenant, "confirm-reminder", reminder_due, "u")
+    assert reminder.valid_until == release.due_at == domain.shift(reminder_due, timedelta(days=3), STOCKHOLM)
+
+    order = replace(booking("letter", technician_id=uuid.uuid4()), state="ready-for-print", booking_code="ABCD2345", version=1)
+    letter = next(m for m in domain.step(order, tenant, "print-letter", actor="p", reason=None, now=NOW, my_pages_url="").messages
+                  if isinstance(m, SendNotification))
+    assert (letter.regarding_version, letter.valid_until) == (2, NOW + timedelta(days=7))  # reply by the deadline, then a person calls
+    soon = replace(order, starts_at=NOW + timedelta(days=2), ends_at=NOW + timedelta(days=2, hours=1))
+    letter = domain.step(soon, tenant, "print-letter", actor="p", reason=None, now=NOW, my_pages_url="").messages[2]
+    assert letter.valid_until == soon.starts_at  # never after the visit itself
+    assert domain.appointment_reminder(order, tenant).valid_until == START
+
+
+def test_a_booking_must_start_in_the_future_unless_staff_record_a_visit_that_took_place():
+    tenant, person = Tenant("t", flow="confirmation"), customer(phone="+46701234567")
+    with pytest.raises(InvalidBooking, match="starts in the past.*record_only"):
+        new_booking(tenant, person, "mätarbyte", NOW - timedelta(days=240), NOW - timedelta(days=240, hours=-1), PLACE, now=NOW)
+    visit = new_booking(tenant, person, "mätarbyte", NOW - timedelta(days=240), NOW - timedelta(days=240, hours=-1), PLACE,
+                        now=NOW, record_only=True)
+    assert visit.state == "completed" and domain.on_entry(visit, tenant, "create", NOW, "u") == []
+    with pytest.raises(InvalidBooking, match="already took place"):
+        new_booking(tenant, person, "mätarbyte", START, START + timedelta(hours=1), PLACE, now=NOW, record_only=True)
+
+
+def test_a_right_code_from_another_number_needs_a_person_whatever_it_says():
+    order = booking("letter")
+    reply = domain.parse_reply("ABCD2345 OK")
+    assert domain.reply_move(order, reply, "sms", "+46701234567") == ("accept-reply", "replied 'OK'")
+    assert domain.reply_move(order, reply, "sms", "+46709999999")[0] == "reply-needs-follow-up"
+    assert domain.reply_move(order, reply, "email", "someone@example.se")[0] == "reply-needs-follow-up"
+
+
+def test_tenant_durations_are_published_as_iso_8601():
+    settings = Tenant("t", reminder_before=timedelta(days=10), sms_response_time=timedelta(seconds=30),
+                      letter_response_time=timedelta(days=1, hours=2)).updated_event().settings
+    assert (settings["reminder_before"], settings["sms_response_time"], settings["letter_response_time"]) == ("P10D", "PT30S", "P1DT2H")

@@ -63,6 +63,7 @@ customers = sa.Table(
     sa.Column("phone", sa.Text),
     sa.Column("email", sa.Text),
     sa.Column("language", sa.Text),
+    sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
 )
 
 bookings = sa.Table(
