@@ -1,5 +1,8 @@
 """Reminders weeks late (lateness in 64 bits), idempotency keys of creating requests, failed My
-pages links by client address, and replies by sender (for the limit on code guesses).
+pages links by client address, and replies by sender (for the limit on code guesses). Tenant
+settings stored before input was bounded are brought within the bounds the API now shows them
+in: a letter folder becomes a folder name under the letters root (its last part), a reply number
+loses its blanks, timings are at most a year.
 
 Revision ID: 0003_limits
 """
@@ -32,6 +35,24 @@ def upgrade() -> None:
     )
     op.create_index("failed_links_address", "failed_links", ["address", "at"])
     op.create_index("replies_sender", "replies", ["tenant_id", "sender", "received_at"])
+    _bound_tenant_settings()
+
+
+_FOLDER = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+_NUMBER = r"^\+?[0-9]{3,15}$"
+
+
+def _bound_tenant_settings() -> None:
+    op.execute(sa.text(
+        "UPDATE tenants SET letter_folder = NULLIF(regexp_replace(rtrim(letter_folder, '/'), '^.*/', ''), '') "
+        "WHERE letter_folder !~ :folder").bindparams(folder=_FOLDER))
+    op.execute(sa.text("UPDATE tenants SET letter_folder = NULL WHERE letter_folder !~ :folder").bindparams(folder=_FOLDER))
+    op.execute(sa.text(
+        "UPDATE tenants SET reply_number = NULLIF(regexp_replace(reply_number, '[^0-9+]', '', 'g'), '') "
+        "WHERE reply_number !~ :number").bindparams(number=_NUMBER))
+    op.execute(sa.text("UPDATE tenants SET reply_number = NULL WHERE reply_number !~ :number").bindparams(number=_NUMBER))
+    for timing in ("reminder_before", "release_after_reminder", "letter_response_time", "sms_response_time"):
+        op.execute(f"UPDATE tenants SET {timing} = interval '365 days' WHERE {timing} > interval '365 days'")
 
 
 def downgrade() -> None:
