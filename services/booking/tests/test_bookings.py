@@ -115,3 +115,18 @@ async def test_staff_of_one_tenant_get_404_for_another_tenants_bookings_on_every
         assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
     after = await desk.get(theirs, f"/bookings/{booking['id']}")
     assert after["state"] == "planned" and after["history"] == []
+
+
+async def test_staff_correct_a_bookings_customer_place_and_service_and_the_other_services_hear_of_the_customer(desk):
+    office = await desk.tenant()
+    booking = await desk.book(office)
+    response = await desk.client.patch(office.url(f"/bookings/{booking['id']}"), headers=office.headers, json={
+        "customer": {"name": "Åsa Öberg", "phone": "+46709876543", "language": "sv"},
+        "place": {"street": "Lillgatan 2", "postcode": "111 33", "city": "Stockholm"}, "service": "elbesiktning"})
+    assert response.status_code == 200, response.text
+    edited = response.json()
+    assert (edited["phone"], edited["place"]["street"], edited["service"]) == ("+46709876543", "Lillgatan 2", "elbesiktning")
+    assert (edited["state"], edited["history"]) == (booking["state"], [])  # a correction, not a change of state
+    [updated] = await desk.published(office, topics.CUSTOMER_UPDATED, "customer.updated")
+    assert updated["changed_fields"] == ["phone"] and updated["customer"]["phone"] == "+46709876543"
+    assert updated["actor"] == "staff:admin"
