@@ -85,7 +85,7 @@ async def my_pages_link(kafka, office: Office, booking_id: str) -> str:
     """The link the booking service put in the notice it asked for."""
     async with kafka.reader(topics.NOTIFICATION_REQUESTS) as reader:
         [record] = await reader.wait_for(lambda r: envelope_of(r).key == f"booking:{booking_id}"
-                                         and envelope_of(r).payload["template_key"] == "booking-notice")
+                                         and envelope_of(r).payload.get("template_key") == "booking-notice")
     return envelope_of(record).payload["data"]["my_pages_url"]
 
 

@@ -70,10 +70,11 @@ def pdf_text(path: Path) -> str:
 
 
 async def test_letter_booking_from_locking_a_day_to_replies_reminders_and_manual_follow_up(stack: Stack, kafka, tmp_path):
-    folder = tmp_path / "letters"
+    folder_name = f"nett-{uuid.uuid4().hex[:8]}"
+    folder = stack.letters_dir / folder_name  # the tenant's folder under the notification service's letters root
     zone = daytime_zone()
     planner = await Planner.open(stack, flow="letter", time_zone=zone, language="nb", reply_number="+4759440000",
-                                 letter_folder=str(folder), letter_response_time="PT8S")
+                                 letter_folder=folder_name, letter_response_time="PT8S")
     technician = await planner.post("/technicians", {"name": "Ola Nordmann"}, status=201)
     day = (datetime.now(UTC) + timedelta(days=30)).astimezone(ZoneInfo(zone)).replace(hour=8, minute=0, second=0, microsecond=0)
 
@@ -108,8 +109,9 @@ async def test_letter_booking_from_locking_a_day_to_replies_reminders_and_manual
     for booking, answer in ((ok, f"{codes[ok['id']]} OK"), (ok_blank, f"{codes[ok_blank['id']].lower()} ok "),
                             (contact, f"{codes[contact['id']]} KONTAKT"), (ok_excited, f"{codes[ok_excited['id']]} Ok!!"),
                             (None, "QQQQ2222 OK")):
+        sender = booking["phone"] if booking else "+4791234999"  # each customer answers from their own phone
         await kafka.publish_envelope(envelope(ReplyReceived(
-            reply_id=uuid.uuid4(), channel="sms", sender="+4791234000", recipient="+4759440000", text=answer,
+            reply_id=uuid.uuid4(), channel="sms", sender=sender, recipient="+4759440000", text=answer,
             received_at=datetime.now(UTC), provider="sandbox"), planner.id))
     for booking, state in ((ok, "ready-for-execution"), (ok_blank, "ready-for-execution"), (contact, "manual-follow-up"),
                            (ok_excited, "manual-follow-up")):

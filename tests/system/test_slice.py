@@ -14,7 +14,7 @@ import pytest
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
 from bookflow_devstack.testing import envelope_of, header, new_tenant, wait_until
-from bookflow_devstack.testing import staff_headers
+from bookflow_devstack.testing import OPERATOR, staff_headers
 
 pytestmark = pytest.mark.system
 
@@ -42,7 +42,20 @@ async def get_json(url: str, headers: dict | None = None, **params):
         return response.json()
 
 
+_set_up: set[str] = set()
+
+
+async def set_up_tenant(stack: Stack, tenant: str, **settings) -> None:
+    """The operator creates the tenant (the booking service refuses bookings for tenants it does not have)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.put(f"{stack.services['booking'].url}/tenants/{tenant}", json={"name": "Pinea", **settings}, headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    _set_up.add(tenant)
+
+
 async def post_booking(stack: Stack, tenant: str, body: dict, **headers) -> dict:
+    if tenant not in _set_up:
+        await set_up_tenant(stack, tenant)
     async with httpx.AsyncClient(timeout=5) as client:
         response = await client.post(f"{stack.services['booking'].url}/tenants/{tenant}/bookings", json=body, headers={**staff(tenant), **headers})
     assert response.status_code == 201, response.text
@@ -51,6 +64,10 @@ async def post_booking(stack: Stack, tenant: str, body: dict, **headers) -> dict
 
 def sandbox(stack: Stack, tenant: str):
     return get_json(f"{stack.services['notification'].url}/sandbox/messages", tenant_id=tenant)
+
+
+async def _more(now, before: float) -> bool:
+    return await now > before
 
 
 def metric(text: str, name: str, consumer: str) -> float:
@@ -83,12 +100,21 @@ async def test_a_booking_reaches_the_customer_and_its_reminder_comes_back(stack:
     assert any(line["correlation_id"] == f"corr-{tenant}" and line["tenant_id"] == tenant for line in sent)
 
 
+async def handled(service, consumer: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{service.url}/metrics")).text
+    return sum(float(v) for v in re.findall(rf'^bookflow_messages_handled_total{{consumer="{re.escape(consumer)}",[^}}]*}} ([0-9.e+]+)$', text, re.M))
+
+
 async def test_a_consumer_killed_after_storing_its_effect_does_it_once_after_restart(stack: Stack):
     notification = stack.services["notification"]
+    tenant = new_tenant()
+    before = await handled(notification, "notification.tenants")
+    await set_up_tenant(stack, tenant)  # known to notification before the fault is armed: the fault is for the request
+    await wait_until(lambda: _more(handled(notification, "notification.tenants"), before), what="the new tenant to be kept")
     notification.stop()
     notification.start(extra_env={"BOOKFLOW_FAULTS": "consumer.after-commit"})
     notification.wait_ready()
-    tenant = new_tenant()
     await post_booking(stack, tenant, booking_request())
     assert notification.wait_exit(timeout=30) == 70  # died between storing the message and committing the offset
 
@@ -105,10 +131,13 @@ async def test_a_consumer_killed_after_storing_its_effect_does_it_once_after_res
 
 async def test_a_relay_killed_between_commit_and_publish_publishes_after_restart_once(stack: Stack, kafka):
     booking = stack.services["booking"]
+    tenant = new_tenant()
+    await set_up_tenant(stack, tenant)  # published before the fault is armed: the fault is for the booking
+    async with kafka.reader(topics.TENANT_UPDATED) as reader:
+        await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, what="the tenant published")
     booking.stop()
     booking.start(extra_env={"BOOKFLOW_FAULTS": "relay.before-publish"})
     booking.wait_ready()
-    tenant = new_tenant()
     try:
         await post_booking(stack, tenant, booking_request())
     except (httpx.HTTPError, AssertionError):

@@ -64,7 +64,10 @@ async def test_up_runs_all_five_services_on_embedded_defaults_and_ctrl_c_stops_e
         tenant = new_tenant()
         start = datetime.now(UTC) + timedelta(days=3)
         async with httpx.AsyncClient(timeout=5) as client:
-            token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, tenant, "front-desk")  # `up` runs in development mode
+            operator = {"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}  # `up` runs in development mode
+            made = await client.put(f"http://127.0.0.1:{base}/tenants/{tenant}", headers=operator, json={"name": "Pinea"})
+            assert made.status_code == 200, made.text
+            token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, tenant, "front-desk")
             created = await client.post(f"http://127.0.0.1:{base}/tenants/{tenant}/bookings", headers={"Authorization": f"Bearer {token}"}, json={
                 "customer": {"name": "Kari", "email": "kari@example.no", "language": "nb"}, "service": "hårklipp",
                 "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),

@@ -7,7 +7,7 @@ from bookflow_contracts import ReminderDue, topics
 from bookflow_devstack.testing import OPERATOR, envelope, wait_until
 from bookflow_runtime.auth import issue_staff_token
 
-START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+START = (datetime.now(UTC) + timedelta(days=30)).replace(hour=8, minute=0, second=0, microsecond=0)  # bookings start in the future
 
 
 async def test_a_created_booking_is_announced_and_asks_for_its_notice_and_reminder(desk, kafka):
@@ -19,7 +19,7 @@ async def test_a_created_booking_is_announced_and_asks_for_its_notice_and_remind
     assert response.status_code == 201, response.text
     booking = response.json()
     assert booking["state"] == "booked"  # a tenant without a flow: nothing to confirm
-    assert booking["ends_at"].startswith("2026-12-01T09:00")
+    assert datetime.fromisoformat(booking["ends_at"]) == START + timedelta(hours=1)
     [created] = await desk.published(office, topics.BOOKING_CREATED, "booking.created", booking_id=booking["id"])
     [notice] = await desk.published(office, topics.NOTIFICATION_REQUESTS, "notification.send", booking_id=booking["id"])
     [timer] = await desk.published(office, topics.TIMER_REQUESTS, "timer.set", booking_id=booking["id"])
@@ -81,14 +81,14 @@ async def test_staff_need_a_token_and_a_tenant_needs_the_admin_token(desk, setti
 
 async def test_every_tenant_change_is_published_for_the_other_services(desk):
     office = await desk.tenant(time_zone="Europe/Oslo", language="nb", flow="letter", letter_response_time="P7D",
-                               letter_folder="/srv/letters/pinea")
+                               letter_folder="pinea")
     response = await desk.client.put(office.url(), json={"name": "Pinea AS", "time_zone": "Europe/Oslo", "flow": "letter",
                                                          "sms_response_time": "PT30S"},
                                      headers=OPERATOR)
     assert response.status_code == 200
     first, second = await desk.published(office, topics.TENANT_UPDATED, "tenant.updated", count=2)
     assert first["time_zone"] == "Europe/Oslo" and first["language"] == "nb"
-    assert first["settings"]["letter_response_time"] == "P7D" and first["settings"]["letter_folder"] == "/srv/letters/pinea"
+    assert first["settings"]["letter_response_time"] == "P7D" and first["settings"]["letter_folder"] == "pinea"
     assert second["name"] == "Pinea AS" and second["settings"]["sms_response_time"] == "PT30S"
     assert (await desk.get(office, ""))["flow"] == "letter"
 
@@ -115,3 +115,18 @@ async def test_staff_of_one_tenant_get_404_for_another_tenants_bookings_on_every
         assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
     after = await desk.get(theirs, f"/bookings/{booking['id']}")
     assert after["state"] == "planned" and after["history"] == []
+
+
+async def test_staff_correct_a_bookings_customer_place_and_service_and_the_other_services_hear_of_the_customer(desk):
+    office = await desk.tenant()
+    booking = await desk.book(office)
+    response = await desk.client.patch(office.url(f"/bookings/{booking['id']}"), headers=office.headers, json={
+        "customer": {"name": "Åsa Öberg", "phone": "+46709876543", "language": "sv"},
+        "place": {"street": "Lillgatan 2", "postcode": "111 33", "city": "Stockholm"}, "service": "elbesiktning"})
+    assert response.status_code == 200, response.text
+    edited = response.json()
+    assert (edited["phone"], edited["place"]["street"], edited["service"]) == ("+46709876543", "Lillgatan 2", "elbesiktning")
+    assert (edited["state"], edited["history"]) == (booking["state"], [])  # a correction, not a change of state
+    [updated] = await desk.published(office, topics.CUSTOMER_UPDATED, "customer.updated")
+    assert updated["changed_fields"] == ["phone"] and updated["customer"]["phone"] == "+46709876543"
+    assert updated["actor"] == "staff:admin"

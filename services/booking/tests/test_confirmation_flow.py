@@ -157,7 +157,7 @@ async def test_a_reminder_that_comes_after_the_booking_was_confirmed_or_cancelle
         assert view["state"] in ("confirmed", "cancelled")
         async with desk.kafka.reader(topics.NOTIFICATION_REQUESTS) as reader:
             await reader.poll()
-            sent = [e.payload["template_key"] for e in reader.envelopes() if e.key == f"booking:{stale['id']}"]
+            sent = [e.payload["template_key"] for e in reader.envelopes() if e.key == f"booking:{stale['id']}" and e.type == "notification.send"]
         assert sent == ["booking-notice"]
 
 
@@ -206,3 +206,18 @@ async def test_a_tampered_or_expired_link_shows_a_plain_error_page(desk, setting
     other_purpose = sign_link(settings.link_secret, "checkin", {"t": office.id, "b": booking["id"]})
     assert (await desk.client.get(f"/my/{other_purpose}")).status_code == 403
     assert (await desk.get(office, f"/bookings/{booking['id']}"))["state"] == "unconfirmed"
+
+
+async def test_a_rebooking_refused_halfway_leaves_the_booking_as_it_was(desk):
+    office = await desk.tenant(flow="confirmation")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    gone = await desk.post(office, "/slots", {"service": "mätarbyte", "starts_at": yesterday.isoformat(),
+                                              "ends_at": (yesterday + timedelta(hours=1)).isoformat()}, status=201)
+    booking = await desk.book(office)
+    [notice] = await requests_for(desk, office, booking["id"], "booking-notice")
+    link = page_path(notice["data"]["my_pages_url"])
+    refused = await desk.client.post(f"{link}/rebook", data={"slot_id": gone["id"]})  # the old booking is cancelled first, then the new one fails
+    assert refused.status_code == 303 and refused.headers["location"].endswith("?error=invalid-booking")
+    view = await desk.get(office, f"/bookings/{booking['id']}")
+    assert (view["state"], view["history"], view["rebooked_to"]) == ("unconfirmed", [], None)
+    assert await desk.get(office, "/freed-slots") == []

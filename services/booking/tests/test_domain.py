@@ -23,7 +23,7 @@ def customer(**kw) -> Customer:
 
 def booking(flow: str = "confirmation", **kw) -> domain.Booking:
     return new_booking(Tenant("t", flow=flow), customer(phone="+46701234567"), "mätarbyte", START,
-                       START + timedelta(hours=1), kw.pop("place", PLACE), **kw)
+                       START + timedelta(hours=1), kw.pop("place", PLACE), now=NOW, **kw)
 
 
 def test_a_new_booking_starts_in_its_tenants_flow_and_must_end_after_it_starts():
@@ -31,12 +31,12 @@ def test_a_new_booking_starts_in_its_tenants_flow_and_must_end_after_it_starts()
     assert booking("letter").state == "planned"
     assert booking("none").state == "booked"
     with pytest.raises(InvalidBooking, match="end after it starts"):
-        new_booking(Tenant("t"), customer(phone="+46701234567"), "mätarbyte", START, START, PLACE)
+        new_booking(Tenant("t"), customer(phone="+46701234567"), "mätarbyte", START, START, PLACE, now=NOW)
 
 
 def test_a_customer_who_cannot_be_reached_cannot_be_booked():
     with pytest.raises(InvalidBooking, match="phone number, an e-mail address or a postal address"):
-        new_booking(Tenant("t"), customer(), "mätarbyte", START, START + timedelta(hours=1), None)
+        new_booking(Tenant("t"), customer(), "mätarbyte", START, START + timedelta(hours=1), None, now=NOW)
 
 
 @pytest.mark.parametrize(("state", "transition", "target"), [
@@ -119,7 +119,9 @@ def test_every_step_cancels_the_old_timers_first_and_asks_for_what_the_new_state
     assert isinstance(reminder, SetTimer) and reminder.due_at == domain.shift(START, -timedelta(days=10), STOCKHOLM)
     confirmed = domain.step(b, tenant, "confirm", actor="customer", reason=None, now=NOW, my_pages_url="")
     assert confirmed.booking.state == "confirmed" and confirmed.booking.version == 1
-    assert confirmed.messages == [CancelTimersWithPrefix(prefix=f"booking:{b.id}:")]
+    cancel, withdraw = confirmed.messages
+    assert cancel == CancelTimersWithPrefix(prefix=f"booking:{b.id}:")
+    assert (withdraw.regarding, withdraw.before_version, withdraw.booking_id) == (f"booking:{b.id}", 1, b.id)
     assert (confirmed.transition.from_state, confirmed.transition.to_state, confirmed.transition.actor) == ("unconfirmed", "confirmed", "customer")
 
 
@@ -156,8 +158,8 @@ def test_a_business_tells_customers_how_to_reach_it_through_tenant_updated():
 def test_a_booking_gets_a_short_typeable_link_code_and_typed_variants_find_it():
     customer = Customer(uuid.uuid4(), "Åsa Öberg", "+46701234567", None, "sv")
     start = datetime(2027, 1, 12, 7, 0, tzinfo=UTC)
-    booking = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None)
-    other = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None)
+    booking = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None, now=start - timedelta(days=30))
+    other = new_booking(Tenant("t"), customer, "mätarbyte", start, start + timedelta(hours=1), None, now=start - timedelta(days=30))
     assert len(booking.short_code) == 12 and booking.short_code != other.short_code
     short = domain.short_link("https://boka.pinea.se/my/eyJ0Ijoi.signed", booking)
     printed = domain.short_code_text(booking.short_code)
@@ -172,9 +174,53 @@ def test_the_confirm_reminder_says_when_the_booking_is_otherwise_cancelled():
     customer = Customer(uuid.uuid4(), "Åsa Öberg", "+46701234567", None, "sv")
     tenant = Tenant("t", flow="confirmation", release_after_reminder=timedelta(days=3))
     start = datetime(2027, 3, 30, 7, 0, tzinfo=UTC)
-    booking = new_booking(tenant, customer, "mätarbyte", start, start + timedelta(hours=1), None)
+    booking = new_booking(tenant, customer, "mätarbyte", start, start + timedelta(hours=1), None, now=start - timedelta(days=30))
     due = datetime(2027, 3, 20, 8, 0, tzinfo=UTC)
     reminder, release = domain.reminder_due(booking, tenant, "confirm-reminder", due, "https://x.test/my/t")
     assert isinstance(reminder, SendNotification) and isinstance(release, SetTimer)
     assert datetime.fromisoformat(reminder.data["cancel_at"]) == release.due_at == datetime(2027, 3, 23, 8, 0, tzinfo=UTC)
     assert set(reminder.data) <= set(TEMPLATES["confirm-reminder"].placeholders)
+
+
+def test_each_request_names_its_booking_version_and_is_valid_only_while_it_can_serve_its_purpose():
+    tenant = Tenant("t", flow="confirmation", release_after_reminder=timedelta(days=3), letter_response_time=timedelta(days=7))
+    b = booking()
+    notice, _ = domain.on_entry(b, tenant, "create", NOW, "u")
+    assert (notice.regarding, notice.regarding_version, notice.valid_until) == (f"booking:{b.id}", 0, START)
+    reminder_due = START - timedelta(days=10)
+    reminder, release = domain.reminder_due(b, tenant, "confirm-reminder", reminder_due, "u")
+    assert reminder.valid_until == release.due_at == domain.shift(reminder_due, timedelta(days=3), STOCKHOLM)
+
+    order = replace(booking("letter", technician_id=uuid.uuid4()), state="ready-for-print", booking_code="ABCD2345", version=1)
+    letter = next(m for m in domain.step(order, tenant, "print-letter", actor="p", reason=None, now=NOW, my_pages_url="").messages
+                  if isinstance(m, SendNotification))
+    assert (letter.regarding_version, letter.valid_until) == (2, NOW + timedelta(days=7))  # reply by the deadline, then a person calls
+    soon = replace(order, starts_at=NOW + timedelta(days=2), ends_at=NOW + timedelta(days=2, hours=1))
+    letter = domain.step(soon, tenant, "print-letter", actor="p", reason=None, now=NOW, my_pages_url="").messages[2]
+    assert letter.valid_until == soon.starts_at  # never after the visit itself
+    assert domain.appointment_reminder(order, tenant).valid_until == START
+
+
+def test_a_booking_must_start_in_the_future_unless_staff_record_a_visit_that_took_place():
+    tenant, person = Tenant("t", flow="confirmation"), customer(phone="+46701234567")
+    with pytest.raises(InvalidBooking, match="starts in the past.*record_only"):
+        new_booking(tenant, person, "mätarbyte", NOW - timedelta(days=240), NOW - timedelta(days=240, hours=-1), PLACE, now=NOW)
+    visit = new_booking(tenant, person, "mätarbyte", NOW - timedelta(days=240), NOW - timedelta(days=240, hours=-1), PLACE,
+                        now=NOW, record_only=True)
+    assert visit.state == "completed" and domain.on_entry(visit, tenant, "create", NOW, "u") == []
+    with pytest.raises(InvalidBooking, match="already took place"):
+        new_booking(tenant, person, "mätarbyte", START, START + timedelta(hours=1), PLACE, now=NOW, record_only=True)
+
+
+def test_a_right_code_from_another_number_needs_a_person_whatever_it_says():
+    order = booking("letter")
+    reply = domain.parse_reply("ABCD2345 OK")
+    assert domain.reply_move(order, reply, "sms", "+46701234567") == ("accept-reply", "replied 'OK'")
+    assert domain.reply_move(order, reply, "sms", "+46709999999")[0] == "reply-needs-follow-up"
+    assert domain.reply_move(order, reply, "email", "someone@example.se")[0] == "reply-needs-follow-up"
+
+
+def test_tenant_durations_are_published_as_iso_8601():
+    settings = Tenant("t", reminder_before=timedelta(days=10), sms_response_time=timedelta(seconds=30),
+                      letter_response_time=timedelta(days=1, hours=2)).updated_event().settings
+    assert (settings["reminder_before"], settings["sms_response_time"], settings["letter_response_time"]) == ("P10D", "PT30S", "P1DT2H")

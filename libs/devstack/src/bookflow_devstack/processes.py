@@ -143,10 +143,17 @@ class Stack:
             svc.migrate()
             self.services[name] = svc
 
+    @property
+    def letters_dir(self) -> Path:
+        """The notification service's letters root: tenants' letter folders are under it."""
+        return self.log_dir.parent / "letters"
+
     def _links(self, name: str) -> dict[str, str]:
-        """Where a service finds the others it calls over HTTP."""
+        """Where a service finds the others it calls over HTTP, and where it keeps files."""
         if name == "booking" and "notification" in self.ports:
             return {"BOOKFLOW_BOOKING_NOTIFICATION_URL": f"http://127.0.0.1:{self.ports['notification']}"}
+        if name == "notification":
+            return {"BOOKFLOW_NOTIFICATION_LETTERS_DIR": str(self.letters_dir)}
         return {}
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 60) -> None:

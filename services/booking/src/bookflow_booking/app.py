@@ -1,7 +1,5 @@
 """Composition root of the booking service: its consumers, the staff API, tenant administration
 and the customers' My pages."""
-import logging
-
 from fastapi import FastAPI
 
 from bookflow_booking import api, consumers, handlers, my_pages, tenants
@@ -10,12 +8,11 @@ from bookflow_contracts import (
     BookingCommandApplied, BookingCommandRefused, BookingCreated, CancelTimer, CancelTimersWithPrefix, CustomerUpdated,
     OrderTransitioned, SendNotification, SetTimer, TenantUpdated, WithdrawNotifications,
 )
+from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
 
 PUBLISHES = (BookingCreated, OrderTransitioned, CustomerUpdated, TenantUpdated, BookingCommandApplied, BookingCommandRefused,
              SendNotification, WithdrawNotifications, SetTimer, CancelTimer, CancelTimersWithPrefix)
-
-_log = logging.getLogger(__name__)
 
 
 def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> FastAPI:
@@ -25,9 +22,20 @@ def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> 
         description="Tenants, technicians, slots and bookings and their state machine; runs flows A and B.",
         publishes=PUBLISHES,
     )
-    deps = deps or handlers.Deps(link_secret=settings.link_secret, public_url=settings.base_url())
+    deps = deps or handlers.Deps(link_secret=settings.link_secret, public_url=settings.base_url(), link_days=settings.my_pages_link_days)
     for consumer in consumers.consumers(deps):
         runtime.consume(consumer)
+
+    async def forget_expired() -> float:
+        async with runtime.db.transaction() as session:
+            await handlers.forget_expired(session, deps.clock())
+        return 600
+
+    async def forgetting() -> None:
+        await run_rounds("forget expired keys and links", forget_expired)
+
+    runtime.background(forgetting)
     app = runtime.http_app([tenants.router, api.router, my_pages.router, my_pages.short_links])
+    app.add_exception_handler(my_pages.ShownOnPage, my_pages.show_on_page)
     app.state.deps = deps
     return app

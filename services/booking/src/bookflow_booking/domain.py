@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter
+
 from bookflow_contracts import BOOKING_STATES
 from bookflow_contracts import WORK_LIST_STATES as CONTRACT_WORK_LIST_STATES
 from bookflow_contracts import (
@@ -27,6 +29,8 @@ from bookflow_contracts import (
     SendNotification,
     SetTimer,
     TenantUpdated,
+    WithdrawNotifications,
+    booking_key,
 )
 
 # --- states ----------------------------------------------------------------------------------
@@ -41,6 +45,7 @@ READY_FOR_EXECUTION = "ready-for-execution"
 MANUAL_FOLLOW_UP = "manual-follow-up"
 ON_HOLD = "on-hold"
 CANCELLED = "cancelled"
+COMPLETED = "completed"
 
 STATES = BOOKING_STATES  # named in the contracts, so consumers of order.transitioned know them
 WORK_LIST_STATES = CONTRACT_WORK_LIST_STATES
@@ -112,7 +117,7 @@ def next_state(state: str, transition: str) -> str:
 @dataclass(frozen=True)
 class Tenant:
     """A business and how its bookings are followed up. Timings are durations, so a test tenant
-    can run a whole flow in seconds; a tenant nobody configured gets these defaults."""
+    can run a whole flow in seconds; what a tenant's administrator leaves out gets these defaults."""
 
     id: str
     name: str = ""
@@ -150,14 +155,12 @@ class Tenant:
         )
 
 
+_DURATION = TypeAdapter(timedelta)
+
+
 def _iso(delta: timedelta) -> str:
-    """A duration as ISO 8601 (P10D, PT30S, P1DT2H)."""
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
-    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "" if days else "T0S")
+    """A duration as ISO 8601 (P10D, PT30S, P1DT2H), as pydantic writes it."""
+    return _DURATION.dump_python(delta, mode="json")
 
 
 # --- time in the tenant's zone ---------------------------------------------------------------
@@ -231,16 +234,42 @@ class Booking:
         return self.ends_at - self.starts_at
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A bookable time, of one service and maybe one technician; taken when `booking_id` is set."""
+
+    id: uuid.UUID
+    tenant_id: str
+    technician_id: uuid.UUID | None
+    service: str
+    starts_at: datetime
+    ends_at: datetime
+    booking_id: uuid.UUID | None = None
+
+
 def new_booking(tenant: Tenant, customer: Customer, service: str, starts_at: datetime, ends_at: datetime,
-                place: Address | None, *, technician_id: uuid.UUID | None = None, slot_id: uuid.UUID | None = None,
-                sequence: int | None = None, rebooked_from: uuid.UUID | None = None, flow: str | None = None) -> Booking:
-    """A new booking in the first state of the tenant's flow."""
+                place: Address | None, *, now: datetime, technician_id: uuid.UUID | None = None,
+                slot_id: uuid.UUID | None = None, sequence: int | None = None, rebooked_from: uuid.UUID | None = None,
+                flow: str | None = None, record_only: bool = False) -> Booking:
+    """A new booking in the first state of the tenant's flow.
+
+    A booking must start in the future: a notice and "confirm or it will be cancelled" for a
+    visit eight months ago only confuses the customer (issue 9, finding 9). Staff who record a
+    visit that took place say so (`record_only`): it is stored as completed, and nothing is
+    sent for it and no timer is set (see `on_entry`)."""
     if ends_at <= starts_at:
         raise InvalidBooking("the booking must end after it starts")
+    if record_only:
+        if starts_at > now:
+            raise InvalidBooking("only a visit that already took place can be recorded without messages (record_only)")
+    elif starts_at < now:
+        raise InvalidBooking(f"the booking starts in the past ({starts_at.isoformat()}); to record a visit that "
+                             "took place without messaging the customer, send record_only: true")
     if not (customer.phone or customer.email or (place and place.street)):
         raise InvalidBooking("the customer needs a phone number, an e-mail address or a postal address")
     flow = flow or tenant.flow
-    return Booking(uuid.uuid4(), tenant.id, customer, service, starts_at, ends_at, place, FIRST_STATE[flow], flow,
+    state = COMPLETED if record_only else FIRST_STATE[flow]
+    return Booking(uuid.uuid4(), tenant.id, customer, service, starts_at, ends_at, place, state, flow,
                    technician_id, sequence, slot_id, rebooked_from=rebooked_from, short_code=new_short_code())
 
 
@@ -313,6 +342,32 @@ def reply_transition(answer: str) -> str:
     return "accept-reply" if answer.strip().upper() == "OK" else "reply-needs-follow-up"
 
 
+UNKNOWN_CODES_PER_SENDER = 10
+"""Replies with a code that matches no order one sender may send in `GUESS_WINDOW`; after that,
+their replies are kept for the planner but move no order (issue 10, finding 5): 32^8 codes are
+not guessed in ten tries, a script trying thousands is stopped."""
+GUESS_WINDOW = timedelta(hours=1)
+
+
+def from_the_customer(booking: Booking, channel: str, sender: str) -> bool:
+    """True when a reply comes from the order's own phone (or e-mail address): a right code from
+    anyone else needs a person, however right the answer (issue 10, finding 5)."""
+    if channel == "email":
+        return bool(booking.customer.email) and booking.customer.email.strip().lower() == sender.strip().lower()
+    return bool(booking.customer.phone) and _digits(booking.customer.phone) == _digits(sender)
+
+
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+def reply_move(booking: Booking, reply: Reply, channel: str, sender: str) -> tuple[str, str]:
+    """The transition a reply asks for and the reason kept with it (B3)."""
+    if not from_the_customer(booking, channel, sender):
+        return "reply-needs-follow-up", f"replied {reply.answer.strip()!r} from another number or address than the order's"
+    return reply_transition(reply.answer), f"replied {reply.answer.strip()!r}"
+
+
 # --- what each step asks of other services ---------------------------------------------------
 
 
@@ -343,8 +398,15 @@ def still_meant(booking: Booking, payload: Mapping) -> bool:
     return booking.state == payload.get("state") and booking.version == payload.get("version")
 
 
-def notification(booking: Booking, template: str, channels: Iterable[str], data: dict, *, tenant: Tenant) -> SendNotification:
-    """Ask for `template`; the key makes the same step of the same version send once."""
+def notification(booking: Booking, template: str, channels: Iterable[str], data: dict, *, tenant: Tenant,
+                 valid_until: datetime | None = None) -> SendNotification:
+    """Ask for `template`; the key makes the same step of the same version send once.
+
+    Every request names the booking version it was asked for (`regarding_version`), so the
+    withdrawal the next state change publishes stops it while it waits (issue 9, finding 1), and
+    carries `valid_until`, after which it serves no purpose: by default the appointment's start
+    (a notice, a reminder or a confirmation of a visit that has begun tells the customer nothing
+    they can act on); requests with an earlier deadline of their own pass it."""
     channels = list(channels)
     return SendNotification(
         idempotency_key=f"booking:{booking.id}:v{booking.version}:{template}",
@@ -353,6 +415,19 @@ def notification(booking: Booking, template: str, channels: Iterable[str], data:
         template_key=template,
         data={"service": booking.service, "starts_at": booking.starts_at.isoformat(), "booking_id": str(booking.id), **data},
         booking_id=booking.id,
+        regarding=booking_key(booking.id),
+        regarding_version=booking.version,
+        valid_until=min(valid_until, booking.starts_at) if valid_until else booking.starts_at,
+    )
+
+
+def withdrawal(after: Booking, transition: str) -> WithdrawNotifications:
+    """Withdraw every request of the booking asked for before its new version: whatever was
+    meant for the old state (a reminder to confirm a booking now confirmed) must not go out,
+    however long it waited in a queue. Keyed like the requests, so it comes after them."""
+    return WithdrawNotifications(
+        regarding=booking_key(after.id), before_version=after.version, booking_id=after.id,
+        reason=f"the booking moved on ({transition}: now {after.state})",
     )
 
 
@@ -371,8 +446,11 @@ def created_event(booking: Booking) -> BookingCreated:
 
 
 def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, my_pages_url: str) -> list[Message]:
-    """What a booking asks for when it enters its state by `transition` (or by creation)."""
+    """What a booking asks for when it enters its state by `transition` (or by creation). A
+    completed booking (a visit staff recorded after the fact) asks for nothing."""
     place = place_text(booking.place)
+    if booking.state == COMPLETED:
+        return []
     if booking.state in (UNCONFIRMED, BOOKED) and transition in ("create", "reschedule"):
         notice = notification(booking, "booking-notice", ("letter", "sms", "email") if booking.state == UNCONFIRMED
                               else tenant.channels, {"place": place, "my_pages_url": my_pages_url,
@@ -385,7 +463,9 @@ def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, m
         letter = transition == "print-letter"
         wait = tenant.letter_response_time if letter else tenant.sms_response_time
         data = {"place": place, "booking_code": booking.booking_code, "reply_number": tenant.reply_number or ""}
-        return [notification(booking, "order-letter", ["letter"] if letter else ["sms"], data, tenant=tenant),
+        # "Reply with the code" serves until the answer is due: then a person calls instead (B4).
+        return [notification(booking, "order-letter", ["letter"] if letter else ["sms"], data, tenant=tenant,
+                             valid_until=now + wait),
                 timer(booking, "booking-reminder", now + wait)]  # B2, B4
     if booking.state == READY_FOR_EXECUTION:
         asked: list[Message] = []
@@ -406,25 +486,27 @@ def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, m
 def step(booking: Booking, tenant: Tenant, transition: str, *, actor: str, reason: str | None, now: datetime,
          my_pages_url: str, **changes) -> Step:
     """Apply `transition`: the booking after it, the `order.transitioned` event, and the timers
-    and messages it asks for. Every step first cancels the booking's pending timers, so no
-    reminder meant for the old state is ever sent (and the firing check catches any race)."""
+    and messages it asks for. Every step first cancels the booking's pending timers and
+    withdraws its requests still waiting at the notification service, so nothing meant for the
+    old state is ever sent (and the firing check catches any race)."""
     target = next_state(booking.state, transition)
     after = replace(booking, state=target, version=booking.version + 1, **changes)
     event = OrderTransitioned(booking_id=booking.id, from_state=booking.state, to_state=target,
                               transition=transition, actor=actor, reason=reason)
-    messages: list[Message] = [CancelTimersWithPrefix(prefix=timer_prefix(booking.id))]
+    messages: list[Message] = [CancelTimersWithPrefix(prefix=timer_prefix(booking.id)), withdrawal(after, transition)]
     messages += on_entry(after, tenant, transition, now, my_pages_url)
     return Step(after, event, messages)
 
 
 def reminder_due(booking: Booking, tenant: Tenant, kind: str, due_at: datetime, my_pages_url: str) -> list[Message]:
-    """A3: the unconfirmed booking's SMS reminder with the link, and the release timer (A4)."""
+    """A3: the unconfirmed booking's SMS reminder with the link, and the release timer (A4).
+    "Confirm or it will be cancelled" is valid until the release: after it, the booking is gone."""
     if kind != "confirm-reminder":
         return []
-    cancel_at = shift(due_at, tenant.release_after_reminder, tenant.zone)
+    release_at = shift(due_at, tenant.release_after_reminder, tenant.zone)
     reminder = notification(booking, "confirm-reminder", ["sms", "email"],
-                            {"my_pages_url": my_pages_url, "cancel_at": cancel_at.isoformat()}, tenant=tenant)
-    return [reminder, timer(booking, "release", cancel_at)]
+                            {"my_pages_url": my_pages_url, "cancel_at": release_at.isoformat()}, tenant=tenant, valid_until=release_at)
+    return [reminder, timer(booking, "release", release_at)]
 
 
 def appointment_reminder(booking: Booking, tenant: Tenant) -> SendNotification:

@@ -1,20 +1,26 @@
 """What the booking service does, one function per command or event. Every change of state goes
-through `transition`, which stores it, records it in the booking's history and publishes it."""
+through `transition`, which stores it, records it in the booking's history and publishes it.
+
+Handlers get the open session (the HTTP request or the consumed message owns the transaction)
+and `Deps`: the clock, and how customers' links are made and read. They never commit."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookflow_booking import domain, storage
-from bookflow_contracts import Address, Envelope, ReminderDue, ReplyReceived, SetTimer
+from bookflow_booking import commands, domain, storage
+from bookflow_contracts import CustomerUpdated, Envelope, ReminderDue, ReplyReceived, SetTimer, timer_owner
 from bookflow_runtime import outbox
-from bookflow_runtime.auth import sign_link
-from bookflow_runtime.errors import BookflowError, Conflict, NotFound
+from bookflow_runtime.auth import LinkInvalid, read_link, sign_link
+from bookflow_runtime.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Undeliverable
 
 _log = logging.getLogger(__name__)
 MY_PAGES = "my-pages"
@@ -22,28 +28,70 @@ MY_PAGES = "my-pages"
 
 class TransitionRefused(Conflict):
     code = "transition-not-allowed"
+    title = "The booking cannot make this move"
 
 
 class SlotTaken(Conflict):
     code = "slot-taken"
+    title = "The slot is already booked"
 
 
-class InvalidRequest(BookflowError):
-    status = 422
+class InvalidRequest(InvalidInput):
     code = "invalid-booking"
+    title = "The booking cannot be made like this"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency-key-reused"
+    title = "The Idempotency-Key was used for another request"
+
+
+class TooManyLinkAttempts(TooManyRequests):
+    code = "too-many-link-attempts"
+    title = "Too many links that were not valid"
+
+
+LINK_FAILURES_ALLOWED = 30
+"""My pages links that are not valid one client address may try in `LINK_WINDOW` before it is
+told to wait (429): a signed link is not guessed, but a script trying is stopped."""
+LINK_WINDOW = timedelta(minutes=10)
+IDEMPOTENCY_KEYS_KEPT = timedelta(hours=48)
+"""How long an `Idempotency-Key` is remembered: at least the 24 hours clients are told."""
 
 
 @dataclass(frozen=True)
 class Deps:
-    """What handlers need besides the session: the clock, and how customers' links are made."""
+    """What handlers need besides the session: the clock, and how customers' links are made and read."""
 
     link_secret: str
     public_url: str
+    link_days: int = 180
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def my_pages_url(self, booking: domain.Booking) -> str:
-        token = sign_link(self.link_secret, MY_PAGES, {"t": booking.tenant_id, "b": str(booking.id)})
+        return self.link_to(booking.tenant_id, booking.id)
+
+    def link_to(self, tenant_id: str, booking_id: uuid.UUID) -> str:
+        token = sign_link(self.link_secret, MY_PAGES, {"t": tenant_id, "b": str(booking_id)})
         return f"{self.public_url.rstrip('/')}/my/{token}"
+
+    def read_my_pages_link(self, token: str) -> MyPagesLink:
+        """The booking a My pages link opens; LinkInvalid if tampered with, for something else or expired."""
+        data = read_link(self.link_secret, MY_PAGES, token, self.link_days * 86400)
+        try:
+            return MyPagesLink(str(data["t"]), uuid.UUID(str(data["b"])))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise LinkInvalid("the link is not valid") from exc
+
+    def address_key(self, address: str) -> str:
+        """A client address as kept for rate limits: keyed with the link secret, never as is."""
+        return hmac.new(self.link_secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class MyPagesLink:
+    tenant_id: str
+    booking_id: uuid.UUID
 
 
 async def _publish(session: AsyncSession, tenant_id: str, messages) -> None:
@@ -59,43 +107,153 @@ async def must_find(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID
     return found
 
 
+async def _tenant(session: AsyncSession, tenant_id: str) -> domain.Tenant:
+    found = await storage.tenant(session, tenant_id)
+    if found is None:
+        raise NotFound("no such tenant")
+    return found
+
+
+async def _known_technician(session: AsyncSession, tenant_id: str, technician_id: uuid.UUID | None) -> None:
+    if technician_id is not None and not await storage.technician_exists(session, tenant_id, technician_id):
+        raise NotFound(f"no technician {technician_id}")
+
+
+# --- idempotent creation ---------------------------------------------------------------------
+
+
+async def _once(session: AsyncSession, deps: Deps, tenant_id: str, key: str | None, operation: str, request: BaseModel,
+                make: Callable[[], Awaitable[uuid.UUID]]) -> uuid.UUID:
+    """`make()` once per `Idempotency-Key` (issue 9, finding 7): the same key with the same
+    request gives what the first made, with another request IdempotencyKeyReused. Kept per
+    tenant for `IDEMPOTENCY_KEYS_KEPT`; a failed first attempt is rolled back with its key."""
+    if key is None:
+        return await make()
+    fingerprint = hashlib.sha256(f"{operation}\n{request.model_dump_json()}".encode()).hexdigest()
+    used = await storage.claim_key(session, tenant_id, key, fingerprint, deps.clock())
+    if used is None:
+        made = await make()
+        await storage.remember_resource(session, tenant_id, key, made)
+        return made
+    if used.fingerprint != fingerprint or used.resource_id is None:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request: use a new key for a new request")
+    return used.resource_id
+
+
+async def forget_expired(session: AsyncSession, now: datetime) -> None:
+    """Idempotency keys and failed links are kept only as long as they are needed."""
+    await storage.forget_before(session, keys_before=now - IDEMPOTENCY_KEYS_KEPT, links_before=now - LINK_WINDOW)
+
+
+# --- tenants, technicians, slots -------------------------------------------------------------
+
+
+async def configure_tenant(session: AsyncSession, tenant: domain.Tenant) -> domain.Tenant:
+    """Create or change a tenant; the other services learn of it from `tenant.updated`."""
+    await storage.save_tenant(session, tenant)
+    await outbox.put(session, tenant.updated_event(), tenant_id=tenant.id)
+    return tenant
+
+
+async def add_technician(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.AddTechnician, *,
+                         idempotency_key: str | None = None) -> uuid.UUID:
+    async def make() -> uuid.UUID:
+        return await storage.add_technician(session, tenant_id, command.name)
+
+    return await _once(session, deps, tenant_id, idempotency_key, "add-technician", command, make)
+
+
+async def open_slot(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.OpenSlot, *,
+                    idempotency_key: str | None = None) -> uuid.UUID:
+    """A bookable slot of a service (and maybe a technician) in the future."""
+    if command.ends_at <= command.starts_at:
+        raise InvalidRequest("the slot must end after it starts")
+
+    async def make() -> uuid.UUID:
+        await _known_technician(session, tenant_id, command.technician_id)
+        return await storage.add_slot(session, tenant_id, command.technician_id, command.service, command.starts_at, command.ends_at)
+
+    return await _once(session, deps, tenant_id, idempotency_key, "open-slot", command, make)
+
+
 # --- creating and changing bookings ----------------------------------------------------------
 
 
-async def create_booking(
+async def create_booking(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.CreateBooking, *,
+                         idempotency_key: str | None = None) -> uuid.UUID:
+    """Staff book a customer (A1, B1); the booking's id, also when the request is a retry."""
+    c = command.customer
+    if command.record_only and command.reminder_at is not None:
+        raise InvalidRequest("a recorded visit sends nothing and sets no timer: leave out reminder_at")
+
+    async def make() -> uuid.UUID:
+        booking = await _book(
+            session, deps, tenant_id, domain.Customer(uuid.uuid4(), c.name, c.phone, c.email, c.language), command.service,
+            command.starts_at, command.ends_at, command.place.address() if command.place else None,
+            technician_id=command.technician_id, slot_id=command.slot_id, sequence=command.sequence,
+            reminder_at=command.reminder_at, record_only=command.record_only,
+        )
+        return booking.id
+
+    return await _once(session, deps, tenant_id, idempotency_key, "create-booking", command, make)
+
+
+async def _book(
     session: AsyncSession, deps: Deps, tenant_id: str, customer: domain.Customer, service: str,
-    starts_at: datetime | None, ends_at: datetime | None, place: Address | None, *,
+    starts_at: datetime | None, ends_at: datetime | None, place: domain.Address | None, *,
     technician_id: uuid.UUID | None = None, slot_id: uuid.UUID | None = None, sequence: int | None = None,
     reminder_at: datetime | None = None, rebooked_from: uuid.UUID | None = None, flow: str | None = None,
+    record_only: bool = False,
 ) -> domain.Booking:
     """Store a new booking in a slot (a given free one, or its own), announce it, and start its
     flow: the notice and the confirmation reminder (A1, A3), or wait to be locked (B1)."""
-    tenant = await storage.tenant(session, tenant_id)
+    tenant = await _tenant(session, tenant_id)
     if slot_id is not None:
         slot = await storage.slot(session, tenant_id, slot_id)
         if slot is None:
             raise NotFound(f"no slot {slot_id}")
-        starts_at, ends_at, technician_id = slot["starts_at"], slot["ends_at"], slot["technician_id"]
+        starts_at, ends_at, technician_id = slot.starts_at, slot.ends_at, slot.technician_id
     if starts_at is None or ends_at is None:
         raise InvalidRequest("give the booking a slot, or a start and an end")
-    if technician_id is not None and not await storage.technician_exists(session, tenant_id, technician_id):
-        raise NotFound(f"no technician {technician_id}")
+    await _known_technician(session, tenant_id, technician_id)
+    now = deps.clock()
     try:
-        booking = domain.new_booking(tenant, customer, service, starts_at, ends_at, place, technician_id=technician_id,
-                                     slot_id=slot_id, sequence=sequence, rebooked_from=rebooked_from, flow=flow)
+        booking = domain.new_booking(tenant, customer, service, starts_at, ends_at, place, now=now, technician_id=technician_id,
+                                     slot_id=slot_id, sequence=sequence, rebooked_from=rebooked_from, flow=flow,
+                                     record_only=record_only)
     except domain.InvalidBooking as exc:
         raise InvalidRequest(str(exc)) from exc
     if slot_id is None:
-        booking = replace(booking, slot_id=(await storage.add_slot(session, tenant_id, technician_id, service, starts_at, ends_at))["id"])
+        booking = replace(booking, slot_id=await storage.add_slot(session, tenant_id, technician_id, service, starts_at, ends_at))
     await storage.add_booking(session, booking)
-    if await storage.take_slot(session, tenant_id, booking.slot_id, booking.id) is None:
+    if not await storage.take_slot(session, tenant_id, booking.slot_id, booking.id):
         raise SlotTaken(f"slot {booking.slot_id} is already booked")
     await outbox.put(session, domain.created_event(booking), tenant_id=tenant_id)
-    await _publish(session, tenant_id, domain.on_entry(booking, tenant, "create", deps.clock(), deps.my_pages_url(booking)))
+    await _publish(session, tenant_id, domain.on_entry(booking, tenant, "create", now, deps.my_pages_url(booking)))
     if reminder_at is not None:  # an explicit "remind me at", recorded when it comes back
         await outbox.put(session, SetTimer(timer_key=f"booking:{booking.id}:reminder", due_at=reminder_at,
                                            payload={"booking_id": str(booking.id), "kind": "reminder"}), tenant_id=tenant_id)
     return booking
+
+
+async def edit_booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, command: commands.EditBooking, *,
+                       actor: str) -> uuid.UUID:
+    """Correct a booking's customer, place or service; a change of the customer's details is
+    published as `customer.updated`, so the other services write to the right address."""
+    booking = await must_find(session, tenant_id, booking_id)
+    if command.customer is not None:
+        c = command.customer
+        customer = domain.Customer(booking.customer.id, c.name, c.phone, c.email, c.language)
+        changed = [f for f in ("name", "phone", "email", "language") if getattr(customer, f) != getattr(booking.customer, f)]
+        if changed:
+            await storage.save_customer(session, customer)
+            await outbox.put(session, CustomerUpdated(customer=customer.snapshot(), changed_fields=changed, actor=actor),
+                             tenant_id=tenant_id)
+    changes = {k: v for k, v in (("place", command.place.address() if command.place else None), ("service", command.service))
+               if v is not None}
+    if changes:
+        await storage.save_booking(session, replace(booking, **changes))
+    return booking_id
 
 
 async def transition(
@@ -103,9 +261,10 @@ async def transition(
     reason: str | None = None, tenant: domain.Tenant | None = None, **changes,
 ) -> domain.Booking:
     """The one way a booking changes state: check the move, store it, keep it in the history,
-    publish `order.transitioned` and what the new state asks for; a cancelled booking frees its
-    slot. A move the state machine does not allow raises TransitionRefused and changes nothing."""
-    tenant = tenant or await storage.tenant(session, booking.tenant_id)
+    publish `order.transitioned`, withdraw what was asked for the old state and ask for what the
+    new state needs; a cancelled booking frees its slot. A move the state machine does not
+    allow raises TransitionRefused and changes nothing."""
+    tenant = tenant or await _tenant(session, booking.tenant_id)
     now = deps.clock()
     try:
         after = replace(booking, **changes)
@@ -124,6 +283,14 @@ async def transition(
     return step.booking
 
 
+async def move_booking(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, name: str,
+                       command: commands.Move | None, *, actor: str) -> uuid.UUID:
+    """Staff confirm, cancel, follow up, send to execution… with nothing but a reason."""
+    booking = await must_find(session, tenant_id, booking_id)
+    await transition(session, deps, booking, name, actor=actor, reason=command.reason if command else None)
+    return booking_id
+
+
 async def confirm_booking(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, actor: str) -> domain.Booking:
     """A2: the customer confirms (on My pages, or staff on the customer's word)."""
     return await transition(session, deps, await must_find(session, tenant_id, booking_id), "confirm", actor=actor)
@@ -134,61 +301,98 @@ async def rebook(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: 
     cancelled with reason "rebooked"; the flow starts again for the new time."""
     old = await must_find(session, tenant_id, booking_id)
     slot = await storage.slot(session, tenant_id, slot_id)
-    if slot is None or slot["service"] != old.service:
+    if slot is None or slot.service != old.service:
         raise NotFound(f"no slot {slot_id} for {old.service}")
-    if slot["booking_id"] is not None:
+    if slot.booking_id is not None:
         raise SlotTaken(f"slot {slot_id} is already booked")
     await transition(session, deps, old, "rebook", actor=actor, reason="rebooked")
-    new = await create_booking(
-        session, deps, tenant_id, old.customer, old.service, None, None, old.place, slot_id=slot_id,
-        rebooked_from=old.id, flow=old.flow,
-    )
+    new = await _book(session, deps, tenant_id, old.customer, old.service, None, None, old.place, slot_id=slot_id,
+                      rebooked_from=old.id, flow=old.flow)
     await storage.link_rebooking(session, old.id, new.id)
     return new
 
 
-async def reschedule(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, actor: str, *,
-                     starts_at: datetime, ends_at: datetime, technician_id: uuid.UUID | None, sequence: int | None,
-                     reason: str | None) -> domain.Booking:
-    """B7: new start, estimate, technician and order within the technician's day."""
-    booking = await must_find(session, tenant_id, booking_id)
-    if ends_at <= starts_at:
+async def reschedule(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, command: commands.Reschedule, *,
+                     actor: str) -> uuid.UUID:
+    """B7: new start, estimate, technician and order within the technician's day, in the future."""
+    if command.starts_at is None or command.ends_at is None:
+        raise InvalidRequest("give starts_at and ends_at or estimate")
+    if command.ends_at <= command.starts_at:
         raise InvalidRequest("the booking must end after it starts")
-    if technician_id is not None and not await storage.technician_exists(session, tenant_id, technician_id):
-        raise NotFound(f"no technician {technician_id}")
-    return await transition(session, deps, booking, "reschedule", actor=actor, reason=reason, starts_at=starts_at,
-                            ends_at=ends_at, technician_id=technician_id, sequence=sequence)
+    if command.starts_at < deps.clock():
+        raise InvalidRequest(f"the new start is in the past ({command.starts_at.isoformat()})")
+    booking = await must_find(session, tenant_id, booking_id)
+    await _known_technician(session, tenant_id, command.technician_id)
+    await transition(session, deps, booking, "reschedule", actor=actor, reason=command.reason, starts_at=command.starts_at,
+                     ends_at=command.ends_at, technician_id=command.technician_id, sequence=command.sequence)
+    return booking_id
 
 
-async def put_on_hold(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, actor: str, *,
-                      back_around: date, technician_id: uuid.UUID | None, reason: str | None) -> domain.Booking:
+async def put_on_hold(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, command: commands.PutOnHold, *,
+                      actor: str) -> uuid.UUID:
     """B7: the customer is away until about `back_around`; another or no technician."""
     booking = await must_find(session, tenant_id, booking_id)
-    if technician_id is not None and not await storage.technician_exists(session, tenant_id, technician_id):
-        raise NotFound(f"no technician {technician_id}")
-    return await transition(session, deps, booking, "put-on-hold", actor=actor, reason=reason,
-                            hold_until=back_around, technician_id=technician_id)
+    await _known_technician(session, tenant_id, command.technician_id)
+    await transition(session, deps, booking, "put-on-hold", actor=actor, reason=command.reason,
+                     hold_until=command.back_around, technician_id=command.technician_id)
+    return booking_id
 
 
 # --- flow B: locking and letters -------------------------------------------------------------
 
 
-async def lock_orders(session: AsyncSession, deps: Deps, tenant_id: str, orders: list[domain.Booking], actor: str) -> dict:
+class OrderDone(BaseModel):
+    booking_id: uuid.UUID
+    booking_code: str | None = Field(description="The order's booking code, for replies by SMS.")
+
+
+class OrderRefused(BaseModel):
+    booking_id: uuid.UUID
+    reasons: list[str] = Field(description="Why the order was left as it is.")
+
+
+class Locked(BaseModel):
+    locked: list[OrderDone]
+    refused: list[OrderRefused]
+
+
+class Sent(BaseModel):
+    sent: list[OrderDone]
+    refused: list[OrderRefused]
+
+
+async def _selected(session: AsyncSession, tenant: domain.Tenant, selection: commands.SelectOrders) -> list[domain.Booking]:
+    """The orders named, or a technician's planned orders of one local day; locked."""
+    if selection.booking_ids is not None:
+        return await _named(session, tenant.id, selection.booking_ids)
+    start, end = domain.local_day_bounds(selection.day, tenant.zone)
+    return await storage.bookings_where_for_update(session, tenant.id, states=(domain.PLANNED,), technician_id=selection.technician_id,
+                                                   starts_from=start, starts_before=end)
+
+
+async def _named(session: AsyncSession, tenant_id: str, ids: list[uuid.UUID]) -> list[domain.Booking]:
+    found = await storage.bookings_for_update(session, tenant_id, ids)
+    missing = set(ids) - {b.id for b in found}
+    if missing:
+        raise NotFound(f"no booking {sorted(missing)[0]}")
+    return found
+
+
+async def lock_orders(session: AsyncSession, deps: Deps, tenant_id: str, selection: commands.SelectOrders, *, actor: str) -> Locked:
     """B1: give each order a unique booking code and make it ready for print; an order that
     lacks what a letter needs, or is not planned, is refused with the reason."""
     locked, refused = [], []
-    tenant = await storage.tenant(session, tenant_id)
-    for order in orders:
+    tenant = await _tenant(session, tenant_id)
+    for order in await _selected(session, tenant, selection):
         missing = domain.missing_for_letter(order)
         if order.state != domain.PLANNED:
-            refused.append({"booking_id": order.id, "reasons": [f"the order is {order.state}, not planned"]})
+            refused.append(OrderRefused(booking_id=order.id, reasons=[f"the order is {order.state}, not planned"]))
         elif missing:
-            refused.append({"booking_id": order.id, "reasons": [f"missing {m}" for m in missing]})
+            refused.append(OrderRefused(booking_id=order.id, reasons=[f"missing {m}" for m in missing]))
         else:
-            after = await transition(session, deps, order, "lock", actor=actor, tenant=tenant,
-                                     booking_code=await _unique_code(session))
-            locked.append({"booking_id": after.id, "booking_code": after.booking_code})
-    return {"locked": locked, "refused": refused}
+            after = await transition(session, deps, order, "lock", actor=actor, tenant=tenant, booking_code=await _unique_code(session))
+            locked.append(OrderDone(booking_id=after.id, booking_code=after.booking_code))
+    return Locked(locked=locked, refused=refused)
 
 
 async def _unique_code(session: AsyncSession) -> str:
@@ -198,46 +402,84 @@ async def _unique_code(session: AsyncSession) -> str:
             return code
 
 
-async def send_booking_requests(session: AsyncSession, deps: Deps, tenant_id: str, orders: list[domain.Booking],
-                                actor: str, by: str) -> dict:
-    """B2: a letter (or a booking SMS) per order ready for print, which then awaits the
-    customer's response; the notification service writes the PDF to the tenant's folder."""
-    name = "print-letter" if by == "letter" else "send-booking-sms"
+async def send_booking_requests(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.SendBookingRequests, *,
+                                actor: str) -> Sent:
+    """B2: a letter (or a booking SMS) per order ready for print (the ones named, or all), which
+    then awaits the customer's response; the notification service writes the PDF to the tenant's folder."""
+    name = "print-letter" if command.by == "letter" else "send-booking-sms"
+    tenant = await _tenant(session, tenant_id)
+    if command.booking_ids is None:
+        orders = await storage.bookings_where_for_update(session, tenant_id, states=(domain.READY_FOR_PRINT,))
+    else:
+        orders = await _named(session, tenant_id, command.booking_ids)
     sent, refused = [], []
-    tenant = await storage.tenant(session, tenant_id)
     for order in orders:
         try:
             await transition(session, deps, order, name, actor=actor, tenant=tenant)
-            sent.append({"booking_id": order.id, "booking_code": order.booking_code})
+            sent.append(OrderDone(booking_id=order.id, booking_code=order.booking_code))
         except TransitionRefused as exc:
-            refused.append({"booking_id": order.id, "reasons": [exc.detail]})
-    return {"sent": sent, "refused": refused}
+            refused.append(OrderRefused(booking_id=order.id, reasons=[exc.detail]))
+    return Sent(sent=sent, refused=refused)
+
+
+# --- My pages --------------------------------------------------------------------------------
+
+
+async def open_link(session: AsyncSession, deps: Deps, token: str, client_address: str) -> MyPagesLink | None:
+    """The booking a My pages link opens, or None when the link is not valid (the attempt is
+    counted against the client's address). An address with `LINK_FAILURES_ALLOWED` bad links
+    in `LINK_WINDOW` is told to wait (429), whatever it sends (issue 10, finding 5)."""
+    address, now = deps.address_key(client_address), deps.clock()
+    failures, earliest = await storage.failed_links_since(session, address, now - LINK_WINDOW)
+    if failures >= LINK_FAILURES_ALLOWED and earliest is not None:
+        wait = max(1, int((earliest + LINK_WINDOW - now).total_seconds()) + 1)
+        raise TooManyLinkAttempts(f"{failures} links that were not valid came from your address: try again in {wait} s", retry_after=wait)
+    try:
+        return deps.read_my_pages_link(token)
+    except LinkInvalid:
+        await storage.add_failed_link(session, address, now)
+        return None
 
 
 # --- messages from other services ------------------------------------------------------------
 
+_KINDS = ("reminder", "confirm-reminder", "release", "booking-reminder", "appointment-reminder")
+"""The kinds of timer the booking service sets (`domain.timer`, and an explicit `reminder_at`)."""
+
+
+async def _known_tenant(session: AsyncSession, envelope: Envelope, what: str) -> domain.Tenant:
+    """The message's tenant; a tenant this service does not have is refused for good (issue 9,
+    finding 8): nothing is sent for a tenant nobody set up."""
+    tenant = await storage.tenant(session, envelope.tenant_id)
+    if tenant is None:
+        raise Undeliverable("unknown-tenant", f"{what} for tenant {envelope.tenant_id!r}, which the booking service does not have")
+    return tenant
+
 
 async def reminder_due(session: AsyncSession, event: ReminderDue, envelope: Envelope, *, deps: Deps) -> None:
     """A timer came back. Whatever it was for happens only if the booking is still in the state
-    and version it was set for: a booking confirmed or cancelled meanwhile gets nothing."""
+    and version it was set for: a booking confirmed or cancelled meanwhile gets nothing. Other
+    services' timers are not ours; a timer of a kind we do not set changes nothing. Its arrival
+    is recorded after it is handled, however late it is (issue 9, finding 6)."""
+    if timer_owner(event.timer_key) != "booking":
+        return
+    tenant = await _known_tenant(session, envelope, f"reminder {event.timer_key}")
+    kind = event.payload.get("kind")
+    if kind not in _KINDS:
+        _log.warning("reminder %s of unknown kind %r", event.timer_key, kind)
+        return
     try:
         booking_id = uuid.UUID(str(event.payload.get("booking_id")))
     except ValueError:
-        _log.info("reminder %s is not about a booking", event.timer_key)
+        _log.warning("reminder %s names no booking", event.timer_key)
         return
     booking = await storage.booking(session, envelope.tenant_id, booking_id, lock=True)
     if booking is None:
         _log.warning("reminder %s for unknown booking %s", event.timer_key, booking_id)
         return
-    await storage.add_reminder_received(session, booking_id, event.timer_key, event.due_at, event.fired_at, event.lateness_ms)
-    kind = event.payload.get("kind")
-    if kind == "reminder":
-        return
-    if not domain.still_meant(booking, event.payload):
+    if kind != "reminder" and not domain.still_meant(booking, event.payload):
         _log.info("reminder %s is stale: booking %s is %s (v%s)", event.timer_key, booking_id, booking.state, booking.version)
-        return
-    tenant = await storage.tenant(session, envelope.tenant_id)
-    if kind == "confirm-reminder":
+    elif kind == "confirm-reminder":
         await _publish(session, envelope.tenant_id, domain.reminder_due(booking, tenant, kind, event.due_at, deps.my_pages_url(booking)))
     elif kind == "release":
         await transition(session, deps, booking, "release", actor="system", reason="not confirmed by the deadline", tenant=tenant)
@@ -245,28 +487,34 @@ async def reminder_due(session: AsyncSession, event: ReminderDue, envelope: Enve
         await transition(session, deps, booking, "no-answer", actor="system", reason="no answer in time", tenant=tenant)
     elif kind == "appointment-reminder":
         await outbox.put(session, domain.appointment_reminder(booking, tenant), tenant_id=envelope.tenant_id)
-    else:
-        _log.warning("reminder %s of unknown kind %r", event.timer_key, kind)
+    await storage.add_reminder_received(session, booking_id, event.timer_key, event.due_at, event.fired_at, event.lateness_ms)
 
 
 async def reply_received(session: AsyncSession, event: ReplyReceived, envelope: Envelope, *, deps: Deps) -> None:
     """B3: a reply `CODE text` moves the order; an unknown code is kept for the planner and
-    changes nothing. Every reply is kept with what it did."""
+    changes nothing. A sender who sent too many unknown codes moves nothing more for a while,
+    and a right code from another number than the order's needs a person (issue 10, finding 5).
+    Every reply is kept with what it did. Logs name the reply, never the person who sent it."""
+    await _known_tenant(session, envelope, f"reply {event.reply_id}")
     if await storage.reply_known(session, event.reply_id):
         _log.info("reply %s was handled before", event.reply_id)
         return
     reply = domain.parse_reply(event.text)
     booking = await storage.booking_by_code(session, envelope.tenant_id, reply.code) if reply else None
-    outcome = "unknown code"
-    if booking is not None:
-        name = domain.reply_transition(reply.answer)
+    guesses = await storage.unknown_codes_from(session, envelope.tenant_id, event.sender, event.received_at - domain.GUESS_WINDOW)
+    if guesses >= domain.UNKNOWN_CODES_PER_SENDER:
+        outcome = f"not applied: the sender sent {guesses} unknown codes within {domain.GUESS_WINDOW}"
+        _log.warning("reply %s not applied: its sender sent %d unknown codes within %s", event.reply_id, guesses, domain.GUESS_WINDOW)
+    elif booking is None:
+        outcome = storage.UNKNOWN_CODE
+        _log.info("reply %s names no known booking code; kept for the planner", event.reply_id)
+    else:
+        name, reason = domain.reply_move(booking, reply, event.channel, event.sender)
         try:
-            after = await transition(session, deps, booking, name, actor="customer", reason=f"replied {reply.answer.strip()!r}")
+            after = await transition(session, deps, booking, name, actor="customer", reason=reason)
             outcome = f"{name}: {booking.state} -> {after.state}"
         except TransitionRefused:
             outcome = f"no change: the order is {booking.state}"
-    else:
-        _log.info("reply from %s names no known booking code; kept for the planner", event.sender)
     await storage.add_reply(
         session, reply_id=event.reply_id, tenant_id=envelope.tenant_id, booking_id=booking.id if booking else None,
         sender=event.sender, text=event.text, code=reply.code if reply else None, outcome=outcome, received_at=event.received_at,

@@ -1,16 +1,18 @@
-"""The booking service's tables and queries: tenants, technicians, slots, customers, bookings,
-their history, freed slots, replies and reminders received."""
+"""The booking service's tables and the queries its handlers use: tenants, technicians, slots,
+customers, bookings, their history, freed slots, replies, reminders received, idempotency keys
+and failed My pages links. Rows come back as the domain's types, never as rows or dicts; what
+staff and customers read is built in `views`."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookflow_booking.domain import Booking, Customer, Tenant
+from bookflow_booking.domain import Booking, Customer, Slot, Tenant
 from bookflow_contracts import Address
 
 metadata = sa.MetaData()
@@ -64,6 +66,7 @@ customers = sa.Table(
     sa.Column("phone", sa.Text),
     sa.Column("email", sa.Text),
     sa.Column("language", sa.Text),
+    sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
 )
 
 bookings = sa.Table(
@@ -125,6 +128,7 @@ replies = sa.Table(
     sa.Column("code", sa.Text),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("received_at", Instant, nullable=False),
+    sa.Index("replies_sender", "tenant_id", "sender", "received_at"),
 )
 
 reminders_received = sa.Table(
@@ -133,9 +137,29 @@ reminders_received = sa.Table(
     sa.Column("timer_key", sa.Text, primary_key=True),
     sa.Column("due_at", Instant, primary_key=True),
     sa.Column("fired_at", Instant, nullable=False),
-    sa.Column("lateness_ms", sa.Integer, nullable=False),
+    sa.Column("lateness_ms", sa.BigInteger, nullable=False),  # a reminder may be weeks late (issue 9, finding 6)
     sa.Column("received_at", Instant, nullable=False, server_default=sa.func.now()),
 )
+
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("resource_id", UUID),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Index("idempotency_keys_age", "created_at"),
+)
+"""`Idempotency-Key`s of creating requests: the same key again gives the thing made the first time."""
+
+failed_links = sa.Table(
+    "failed_links", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("at", Instant, nullable=False),
+    sa.Index("failed_links_address", "address", "at"),
+)
+"""My pages requests with a link that was not valid, by client address (keyed, not kept as is)."""
 
 # --- tenants ---------------------------------------------------------------------------------
 
@@ -144,16 +168,14 @@ _TENANT_FIELDS = ("name", "time_zone", "language", "flow", "reminder_before", "r
                   "phone", "email", "website")
 
 
-async def tenant(session: AsyncSession, tenant_id: str) -> Tenant:
-    """The tenant's settings; the defaults for a tenant nobody has configured."""
+def tenant_of(row: Any) -> Tenant:
+    return Tenant(row["id"], channels=tuple(row["channels"]), **{f: row[f] for f in _TENANT_FIELDS})
+
+
+async def tenant(session: AsyncSession, tenant_id: str) -> Tenant | None:
+    """The tenant's settings, or None for a tenant the service does not have."""
     row = (await session.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).mappings().first()
-    if row is None:
-        return Tenant(tenant_id)
-    return Tenant(tenant_id, channels=tuple(row["channels"]), **{f: row[f] for f in _TENANT_FIELDS})
-
-
-async def tenant_exists(session: AsyncSession, tenant_id: str) -> bool:
-    return bool((await session.execute(sa.select(sa.literal(True)).where(tenants.c.id == tenant_id))).scalar())
+    return tenant_of(row) if row else None
 
 
 async def save_tenant(session: AsyncSession, t: Tenant) -> None:
@@ -165,15 +187,10 @@ async def save_tenant(session: AsyncSession, t: Tenant) -> None:
 # --- technicians and slots -------------------------------------------------------------------
 
 
-async def add_technician(session: AsyncSession, tenant_id: str, name: str) -> dict:
-    row = {"id": uuid.uuid4(), "tenant_id": tenant_id, "name": name}
-    await session.execute(sa.insert(technicians).values(**row))
-    return row
-
-
-async def technicians_of(session: AsyncSession, tenant_id: str) -> list[dict]:
-    rows = await session.execute(sa.select(technicians).where(technicians.c.tenant_id == tenant_id).order_by(technicians.c.name))
-    return [dict(r._mapping) for r in rows]
+async def add_technician(session: AsyncSession, tenant_id: str, name: str) -> uuid.UUID:
+    technician_id = uuid.uuid4()
+    await session.execute(sa.insert(technicians).values(id=technician_id, tenant_id=tenant_id, name=name))
+    return technician_id
 
 
 async def technician_exists(session: AsyncSession, tenant_id: str, technician_id: uuid.UUID) -> bool:
@@ -182,36 +199,29 @@ async def technician_exists(session: AsyncSession, tenant_id: str, technician_id
 
 
 async def add_slot(session: AsyncSession, tenant_id: str, technician_id: uuid.UUID | None, service: str,
-                   starts_at: datetime, ends_at: datetime, booking_id: uuid.UUID | None = None) -> dict:
-    row = {"id": uuid.uuid4(), "tenant_id": tenant_id, "technician_id": technician_id, "service": service,
-           "starts_at": starts_at, "ends_at": ends_at, "booking_id": booking_id}
-    await session.execute(sa.insert(slots).values(**row))
-    return row
+                   starts_at: datetime, ends_at: datetime) -> uuid.UUID:
+    slot_id = uuid.uuid4()
+    await session.execute(sa.insert(slots).values(id=slot_id, tenant_id=tenant_id, technician_id=technician_id,
+                                                  service=service, starts_at=starts_at, ends_at=ends_at))
+    return slot_id
 
 
-async def slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID) -> dict | None:
+def slot_of(row: Any) -> Slot:
+    return Slot(row["id"], row["tenant_id"], row["technician_id"], row["service"], row["starts_at"], row["ends_at"], row["booking_id"])
+
+
+async def slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID) -> Slot | None:
     row = (await session.execute(sa.select(slots).where(slots.c.id == slot_id, slots.c.tenant_id == tenant_id))).mappings().first()
-    return dict(row) if row else None
+    return slot_of(row) if row else None
 
 
-async def free_slots(session: AsyncSession, tenant_id: str, *, service: str | None, after: datetime, limit: int = 200,
-                     before: datetime | None = None) -> list[dict]:
-    query = sa.select(slots).where(slots.c.tenant_id == tenant_id, slots.c.booking_id.is_(None), slots.c.starts_at > after)
-    if before is not None:
-        query = query.where(slots.c.starts_at < before)
-    if service is not None:
-        query = query.where(slots.c.service == service)
-    rows = await session.execute(query.order_by(slots.c.starts_at).limit(limit))
-    return [dict(r._mapping) for r in rows]
-
-
-async def take_slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID, booking_id: uuid.UUID) -> dict | None:
-    """Give a free slot to a booking; None when the slot does not exist or is taken."""
-    row = (await session.execute(
+async def take_slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID, booking_id: uuid.UUID) -> bool:
+    """Give a free slot to a booking; False when the slot does not exist or is taken."""
+    taken = await session.execute(
         sa.update(slots).where(slots.c.id == slot_id, slots.c.tenant_id == tenant_id, slots.c.booking_id.is_(None))
-        .values(booking_id=booking_id).returning(*slots.c)
-    )).mappings().first()
-    return dict(row) if row else None
+        .values(booking_id=booking_id).returning(slots.c.id)
+    )
+    return taken.first() is not None
 
 
 async def free_slot(session: AsyncSession, booking: Booking, reason: str, at: datetime) -> None:
@@ -228,20 +238,6 @@ async def move_slot(session: AsyncSession, booking: Booking) -> None:
     if booking.slot_id is not None:
         await session.execute(sa.update(slots).where(slots.c.id == booking.slot_id).values(
             starts_at=booking.starts_at, ends_at=booking.ends_at, technician_id=booking.technician_id))
-
-
-async def freed_slots_of(session: AsyncSession, tenant_id: str, reason: str | None) -> list[dict]:
-    query = (
-        sa.select(freed_slots.c.slot_id, freed_slots.c.booking_id, freed_slots.c.reason, freed_slots.c.freed_at,
-                  slots.c.service, slots.c.starts_at, slots.c.ends_at, slots.c.technician_id,
-                  slots.c.booking_id.is_(None).label("still_free"))
-        .join(slots, slots.c.id == freed_slots.c.slot_id)
-        .where(freed_slots.c.tenant_id == tenant_id)
-        .order_by(freed_slots.c.freed_at.desc())
-    )
-    if reason is not None:
-        query = query.where(freed_slots.c.reason == reason)
-    return [dict(r._mapping) for r in await session.execute(query)]
 
 
 # --- bookings --------------------------------------------------------------------------------
@@ -262,7 +258,7 @@ async def add_booking(session: AsyncSession, booking: Booking) -> None:
 
 
 async def save_booking(session: AsyncSession, booking: Booking, **extra: Any) -> None:
-    """Write the booking's changeable fields (state, time, technician, code, hold) back."""
+    """Write the booking's changeable fields (state, time, technician, code, hold, place) back."""
     place = booking.place or Address()
     await session.execute(sa.update(bookings).where(bookings.c.id == booking.id).values(
         state=booking.state, version=booking.version, starts_at=booking.starts_at, ends_at=booking.ends_at,
@@ -277,55 +273,49 @@ async def save_customer(session: AsyncSession, customer: Customer) -> None:
         name=customer.name, phone=customer.phone, email=customer.email, language=customer.language))
 
 
-def _booking(row: Any) -> Booking:
-    place = Address(street=row["street"], postcode=row["postcode"], city=row["city"]) if (
-        row["street"] or row["postcode"] or row["city"]) else None
+def address_of(row: Any) -> Address | None:
+    """The place of a booking row; None when it has none."""
+    if not (row["street"] or row["postcode"] or row["city"]):
+        return None
+    return Address(street=row["street"], postcode=row["postcode"], city=row["city"])
+
+
+def booking_of(row: Any) -> Booking:
     return Booking(
         id=row["id"], tenant_id=row["tenant_id"],
         customer=Customer(row["customer_id"], row["name"], row["phone"], row["email"], row["language"]),
-        service=row["service"], starts_at=row["starts_at"], ends_at=row["ends_at"], place=place, state=row["state"],
+        service=row["service"], starts_at=row["starts_at"], ends_at=row["ends_at"], place=address_of(row), state=row["state"],
         flow=row["flow"], technician_id=row["technician_id"], sequence=row["sequence"], slot_id=row["slot_id"],
         booking_code=row["booking_code"], version=row["version"], rebooked_from=row["rebooked_from"],
         hold_until=row["hold_until"], short_code=row["short_code"],
     )
 
 
-def _with_customer() -> sa.Select:
+def with_customer() -> sa.Select:
+    """Bookings joined with their customers' name and contact details."""
     return sa.select(bookings, customers.c.name, customers.c.phone, customers.c.email, customers.c.language).join(
         customers, customers.c.id == bookings.c.customer_id)
 
 
 async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None:
     """The tenant's booking (locked for a state change when `lock`), or None."""
-    query = _with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id)
+    query = with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id)
     if lock:
         query = query.with_for_update(of=bookings)
     row = (await session.execute(query)).mappings().first()
-    return _booking(row) if row else None
-
-
-async def booking_row(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID) -> dict | None:
-    """The booking as staff see it, with customer and links."""
-    row = (await session.execute(
-        _with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id))).mappings().first()
-    return dict(row) if row else None
+    return booking_of(row) if row else None
 
 
 async def booking_by_short_code(session: AsyncSession, code: str) -> Booking | None:
     """The booking a short My pages link names (codes are unique across tenants)."""
-    row = (await session.execute(_with_customer().where(bookings.c.short_code == code))).mappings().first()
-    return _booking(row) if row else None
+    row = (await session.execute(with_customer().where(bookings.c.short_code == code))).mappings().first()
+    return booking_of(row) if row else None
 
 
 async def booking_by_code(session: AsyncSession, tenant_id: str, code: str) -> Booking | None:
-    query = _with_customer().where(bookings.c.booking_code == code, bookings.c.tenant_id == tenant_id).with_for_update(of=bookings)
+    query = with_customer().where(bookings.c.booking_code == code, bookings.c.tenant_id == tenant_id).with_for_update(of=bookings)
     row = (await session.execute(query)).mappings().first()
-    return _booking(row) if row else None
-
-
-async def booking_exists(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID) -> bool:
-    query = sa.select(sa.literal(True)).where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id)
-    return bool((await session.execute(query)).scalar())
+    return booking_of(row) if row else None
 
 
 async def code_taken(session: AsyncSession, code: str) -> bool:
@@ -336,12 +326,12 @@ async def link_rebooking(session: AsyncSession, old_id: uuid.UUID, new_id: uuid.
     await session.execute(sa.update(bookings).where(bookings.c.id == old_id).values(rebooked_to=new_id))
 
 
-async def list_bookings(session: AsyncSession, tenant_id: str, *, states: tuple[str, ...] | None = None,
-                        technician_id: uuid.UUID | None = None, service: str | None = None,
-                        starts_from: datetime | None = None, starts_before: datetime | None = None,
-                        limit: int = 500) -> list[dict]:
-    """Bookings by state and filters, in the technician's booking order within the day."""
-    query = _with_customer().where(bookings.c.tenant_id == tenant_id)
+def filtered(query: sa.Select, tenant_id: str, *, states: tuple[str, ...] | None = None,
+             technician_id: uuid.UUID | None = None, service: str | None = None,
+             starts_from: datetime | None = None, starts_before: datetime | None = None) -> sa.Select:
+    """`query` narrowed to the tenant's bookings by state and filters, in the technician's booking
+    order within the day."""
+    query = query.where(bookings.c.tenant_id == tenant_id)
     if states:
         query = query.where(bookings.c.state.in_(states))
     if technician_id is not None:
@@ -352,14 +342,23 @@ async def list_bookings(session: AsyncSession, tenant_id: str, *, states: tuple[
         query = query.where(bookings.c.starts_at >= starts_from)
     if starts_before is not None:
         query = query.where(bookings.c.starts_at < starts_before)
-    query = query.order_by(bookings.c.starts_at.cast(sa.Date), bookings.c.sequence.nulls_last(), bookings.c.starts_at).limit(limit)
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    return query.order_by(bookings.c.starts_at.cast(sa.Date), bookings.c.sequence.nulls_last(), bookings.c.starts_at)
 
 
 async def bookings_for_update(session: AsyncSession, tenant_id: str, ids: list[uuid.UUID]) -> list[Booking]:
-    query = _with_customer().where(bookings.c.tenant_id == tenant_id, bookings.c.id.in_(ids)).order_by(
+    """The tenant's bookings of `ids`, locked, by start."""
+    query = with_customer().where(bookings.c.tenant_id == tenant_id, bookings.c.id.in_(ids)).order_by(
         bookings.c.starts_at).with_for_update(of=bookings)
-    return [_booking(r) for r in (await session.execute(query)).mappings()]
+    return [booking_of(r) for r in (await session.execute(query)).mappings()]
+
+
+async def bookings_where_for_update(session: AsyncSession, tenant_id: str, *, states: tuple[str, ...],
+                                    technician_id: uuid.UUID | None = None, starts_from: datetime | None = None,
+                                    starts_before: datetime | None = None, limit: int = 1000) -> list[Booking]:
+    """The tenant's bookings in `states` (of one technician, starting in a window), locked."""
+    query = filtered(with_customer(), tenant_id, states=states, technician_id=technician_id, starts_from=starts_from,
+                     starts_before=starts_before).limit(limit).with_for_update(of=bookings)
+    return [booking_of(r) for r in (await session.execute(query)).mappings()]
 
 
 # --- history, replies, reminders -------------------------------------------------------------
@@ -369,14 +368,6 @@ async def add_history(session: AsyncSession, booking_id: uuid.UUID, from_state: 
                       actor: str, reason: str | None, at: datetime) -> None:
     await session.execute(sa.insert(booking_history).values(
         booking_id=booking_id, from_state=from_state, to_state=to_state, transition=transition, actor=actor, reason=reason, at=at))
-
-
-async def history_of(session: AsyncSession, booking_id: uuid.UUID) -> list[dict]:
-    rows = await session.execute(
-        sa.select(booking_history.c.from_state, booking_history.c.to_state, booking_history.c.transition,
-                  booking_history.c.actor, booking_history.c.reason, booking_history.c.at)
-        .where(booking_history.c.booking_id == booking_id).order_by(booking_history.c.id))
-    return [dict(r._mapping) for r in rows]
 
 
 async def reply_known(session: AsyncSession, reply_id: uuid.UUID) -> bool:
@@ -390,13 +381,16 @@ async def add_reply(session: AsyncSession, *, reply_id: uuid.UUID, tenant_id: st
                                                     sender=sender, text=text, code=code, outcome=outcome, received_at=received_at))
 
 
-async def replies_of(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID | None) -> list[dict]:
-    """A booking's replies, or with None the replies no booking matched (kept for the planner)."""
-    where = replies.c.booking_id.is_(None) if booking_id is None else replies.c.booking_id == booking_id
-    rows = await session.execute(
-        sa.select(replies.c.reply_id, replies.c.sender, replies.c.text, replies.c.code, replies.c.outcome, replies.c.received_at)
-        .where(replies.c.tenant_id == tenant_id, where).order_by(replies.c.received_at))
-    return [dict(r._mapping) for r in rows]
+UNKNOWN_CODE = "unknown code"
+"""The outcome of a reply whose code matched no order."""
+
+
+async def unknown_codes_from(session: AsyncSession, tenant_id: str, sender: str, since: datetime) -> int:
+    """How many replies from `sender` since `since` matched no order (guesses, or mistakes)."""
+    query = sa.select(sa.func.count()).select_from(replies).where(
+        replies.c.tenant_id == tenant_id, replies.c.sender == sender, replies.c.received_at >= since,
+        replies.c.booking_id.is_(None))
+    return int((await session.execute(query)).scalar_one())
 
 
 async def add_reminder_received(session: AsyncSession, booking_id: uuid.UUID, timer_key: str, due_at: datetime, fired_at: datetime, lateness_ms: int) -> None:
@@ -406,8 +400,49 @@ async def add_reminder_received(session: AsyncSession, booking_id: uuid.UUID, ti
     await session.execute(stmt.on_conflict_do_nothing())
 
 
-async def reminders_of(session: AsyncSession, booking_id: uuid.UUID) -> list[dict]:
-    rows = await session.execute(
-        sa.select(reminders_received).where(reminders_received.c.booking_id == booking_id).order_by(reminders_received.c.due_at)
-    )
-    return [dict(r._mapping) for r in rows]
+# --- idempotency keys and failed links --------------------------------------------------------
+
+
+class KeyUse(NamedTuple):
+    """What an idempotency key was first used for."""
+
+    fingerprint: str
+    resource_id: uuid.UUID | None
+
+
+async def claim_key(session: AsyncSession, tenant_id: str, key: str, fingerprint: str, at: datetime) -> KeyUse | None:
+    """Claim `key` for a request with `fingerprint`: None when it is new (the caller goes on and
+    `remember_resource`s what it made), else what it was first used for. A concurrent request
+    with the same key waits here until the first one's transaction ends."""
+    claimed = await session.execute(
+        pg.insert(idempotency_keys).values(tenant_id=tenant_id, key=key, fingerprint=fingerprint, created_at=at)
+        .on_conflict_do_nothing().returning(idempotency_keys.c.key))
+    if claimed.first() is not None:
+        return None
+    row = (await session.execute(
+        sa.select(idempotency_keys.c.fingerprint, idempotency_keys.c.resource_id)
+        .where(idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key))).one()
+    return KeyUse(row.fingerprint, row.resource_id)
+
+
+async def remember_resource(session: AsyncSession, tenant_id: str, key: str, resource_id: uuid.UUID) -> None:
+    await session.execute(sa.update(idempotency_keys).where(
+        idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key).values(resource_id=resource_id))
+
+
+async def add_failed_link(session: AsyncSession, address: str, at: datetime) -> None:
+    await session.execute(sa.insert(failed_links).values(address=address, at=at))
+
+
+async def failed_links_since(session: AsyncSession, address: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many links from `address` failed since `since`, and when the earliest of them was."""
+    row = (await session.execute(
+        sa.select(sa.func.count(), sa.func.min(failed_links.c.at))
+        .where(failed_links.c.address == address, failed_links.c.at >= since))).one()
+    return int(row[0]), row[1]
+
+
+async def forget_before(session: AsyncSession, *, keys_before: datetime, links_before: datetime) -> None:
+    """Drop idempotency keys and failed links older than they are needed."""
+    await session.execute(sa.delete(idempotency_keys).where(idempotency_keys.c.created_at < keys_before))
+    await session.execute(sa.delete(failed_links).where(failed_links.c.at < links_before))

@@ -3,45 +3,69 @@ timings, letter folder, channels, and how customers reach the business). Guarded
 `tenant.updated`, so the other services keep the settings they need."""
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
 
-from bookflow_booking import domain, storage
+from bookflow_booking import domain, handlers, views
+from bookflow_booking.dependencies import KnownStaff, TenantId
 from bookflow_contracts import Channel
-from bookflow_runtime import outbox
-from bookflow_runtime.auth import StaffOfTenant, issue_staff_token, operator
-from bookflow_runtime.http import runtime_of
-from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_runtime.auth import issue_staff_token, operator
+from bookflow_runtime.http import Session
+from bookflow_runtime.inputs import Duration, Email, Line, Phone
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["tenants"])
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-TenantId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The tenant's id.")]
 _DEFAULT = domain.Tenant("default")
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+def _clock_time(value: object) -> object:
+    if isinstance(value, time) or (isinstance(value, str) and re.match(_CLOCK, value)):
+        return value
+    raise ValueError("give a local time as HH:MM, such as 18:00")
+
+
+def _hh_mm(value: time | str) -> str:
+    return value if isinstance(value, str) else value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+ClockTime = Annotated[
+    time, BeforeValidator(_clock_time), PlainSerializer(_hh_mm, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": _CLOCK, "examples": ["18:00"], "description": "A local time, HH:MM."}),
+]
+"""A wall-clock time in the tenant's zone, written HH:MM (not a JSON Schema `time`, which needs an offset)."""
+Timing = Duration(timedelta(days=365))
+LetterFolder = Annotated[Line(200), Field(
+    pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$",
+    description="A folder name under the notification service's letters root, such as `pinea` or `pinea/north`; "
+                "no absolute path, and no part starting with a dot (so no `..`).")]
 
 
 class TenantIn(BaseModel):
     """A tenant's settings; what is left out keeps its default. Durations are ISO 8601 (P10D, PT30S)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    time_zone: str = Field(_DEFAULT.time_zone, description="IANA zone, such as Europe/Oslo.")
+    name: Line(200, min_length=1)
+    time_zone: Line(64) = Field(_DEFAULT.time_zone, description="IANA zone, such as Europe/Oslo.")
     language: Literal["sv", "nb", "da", "nl", "en"] = _DEFAULT.language
     flow: Literal["confirmation", "letter", "none"] = Field(_DEFAULT.flow, description="Which flow new bookings follow.")
-    reminder_before: timedelta = Field(_DEFAULT.reminder_before, description="A3: the SMS reminder this long before the visit.")
-    release_after_reminder: timedelta = Field(_DEFAULT.release_after_reminder, description="A4: release this long after the reminder.")
-    letter_response_time: timedelta = Field(_DEFAULT.letter_response_time, description="B4: wait this long for a reply to a letter.")
-    sms_response_time: timedelta = Field(_DEFAULT.sms_response_time, description="B4: wait this long for a reply to a booking SMS.")
-    appointment_reminder_at: time = Field(_DEFAULT.appointment_reminder_at, description="B6: the day before, at this local time.")
-    letter_folder: str | None = Field(None, description="Where the notification service writes letters (B2).")
-    channels: list[Channel] = Field(list(_DEFAULT.channels), min_length=1, description="Channels the tenant uses.")
-    reply_number: str | None = Field(None, description="Where customers send their replies (B2, B3).")
-    phone: str | None = Field(None, max_length=40, description="The business's phone number for customers, as messages and letters print it (08-123 45 67).")
-    email: EmailStr | None = Field(None, description="The business's e-mail address for customers.")
-    website: str | None = Field(None, max_length=200, pattern=r"^\S+$", description="The business's web address for customers (acme.se).")
+    reminder_before: Timing = Field(_DEFAULT.reminder_before, description="A3: the SMS reminder this long before the visit.")
+    release_after_reminder: Timing = Field(_DEFAULT.release_after_reminder, description="A4: release this long after the reminder.")
+    letter_response_time: Timing = Field(_DEFAULT.letter_response_time, description="B4: wait this long for a reply to a letter.")
+    sms_response_time: Timing = Field(_DEFAULT.sms_response_time, description="B4: wait this long for a reply to a booking SMS.")
+    appointment_reminder_at: ClockTime = Field(_DEFAULT.appointment_reminder_at.strftime("%H:%M"), validate_default=True,
+                                               description="B6: the day before, at this local time (HH:MM).")
+    letter_folder: LetterFolder | None = Field(None, description="Where the notification service writes letters (B2), under its letters root.")
+    channels: list[Channel] = Field(list(_DEFAULT.channels), min_length=1, max_length=3, description="Channels the tenant uses.")
+    reply_number: Annotated[Phone, Field(pattern=r"^\+?[0-9]{3,15}$")] | None = Field(
+        None, description="Where customers send their replies (B2, B3): a number in E.164 form or a short code.")
+    phone: Line(40) | None = Field(None, description="The business's phone number for customers, as messages and letters print it (08-123 45 67).")
+    email: Email | None = Field(None, description="The business's e-mail address for customers.")
+    website: Annotated[Line(200), Field(pattern=r"^\S+$")] | None = Field(None, description="The business's web address for customers (acme.se).")
 
     @field_validator("time_zone")
     @classmethod
@@ -50,13 +74,6 @@ class TenantIn(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    @field_validator("reminder_before", "release_after_reminder", "letter_response_time", "sms_response_time")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be a positive duration")
         return value
 
 
@@ -72,16 +89,13 @@ def _out(tenant: domain.Tenant, staff_token: str | None = None) -> TenantOut:
 
 
 @router.put("", response_model=TenantOut, dependencies=[Depends(operator)], summary="Create or change a tenant (admin)")
-async def put_tenant(tenant_id: TenantId, body: TenantIn, runtime: Runtime) -> TenantOut:
-    tenant = domain.Tenant(tenant_id, **body.model_dump(exclude={"channels"}), channels=tuple(body.channels))
-    async with runtime.db.transaction() as session:
-        await storage.save_tenant(session, tenant)
-        await outbox.put(session, tenant.updated_event(), tenant_id=tenant_id)
-    token = issue_staff_token(runtime.settings.staff_token_private_key, tenant_id, "admin", roles=("administrator",))
+async def put_tenant(tenant_id: TenantId, body: TenantIn, session: Session, request: Request) -> TenantOut:
+    tenant = domain.Tenant(tenant_id, **body.model_dump(exclude={"channels"}), channels=tuple(dict.fromkeys(body.channels)))
+    await handlers.configure_tenant(session, tenant)
+    token = issue_staff_token(request.app.state.settings.staff_token_private_key, tenant_id, "admin", roles=("administrator",))
     return _out(tenant, token)
 
 
 @router.get("", response_model=TenantOut, summary="The tenant's settings")
-async def get_tenant(tenant_id: TenantId, runtime: Runtime, staff: StaffOfTenant) -> TenantOut:
-    async with runtime.db.transaction() as session:
-        return _out(await storage.tenant(session, tenant_id))
+async def get_tenant(tenant_id: TenantId, session: Session, staff: KnownStaff) -> TenantOut:
+    return _out(await views.tenant(session, tenant_id))

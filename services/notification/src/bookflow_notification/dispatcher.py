@@ -259,7 +259,7 @@ class Dispatcher:
                 return await self._sms.send(out)
             if out.channel == "email":
                 return await send_email(out, self.settings.provider_timeout_seconds)
-            folder = Path(out.settings.letter_folder or Path(self.settings.letters_dir) / out.tenant_id)
+            folder = Path(self.settings.letters_dir) / (out.settings.letter_folder or out.tenant_id)  # a tenant's folder is under the root
             return await write_letter(out, folder, now)
         except SendFailed as failure:
             return failure

@@ -7,8 +7,8 @@ Revision ID: 0003
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004_tenant_contact"
+down_revision = "0003_limits"
 branch_labels = None
 depends_on = None
 
