@@ -205,3 +205,16 @@ def jpeg(size: int = 2000) -> bytes:
 def mp4() -> bytes:
     """The start of an MP4 video (ftyp box), as a phone records it."""
     return b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4000
+
+
+class Media:
+    """Sample files for the tests (real photo bytes, a video's first box), and the size limit."""
+
+    max_file = MAX_FILE
+    jpeg = staticmethod(jpeg)
+    mp4 = staticmethod(mp4)
+
+
+@pytest.fixture
+def media() -> Media:
+    return Media()
