@@ -201,3 +201,12 @@ async def test_another_garages_staff_find_nothing_of_this_garage(workshop, media
     assert unknown.status_code == 404 and unknown.json()["code"] == "not-found"
     assert (await workshop.client.get(garage.url("/appointments"), params={"day": "1999-01-01"}, headers=garage.desk)).status_code == 422
     assert (await workshop.appointment(garage, b))["items"][0]["state"] == "unhandled"
+
+
+async def test_the_service_documents_its_topics_and_routes(workshop):
+    asyncapi = (await workshop.client.get("/asyncapi.json")).json()
+    addresses = {channel["address"] for channel in asyncapi["channels"].values()}
+    assert {"booking.created", "order.transitioned", "reminder.due", "tenant.updated", "customer.updated", "booking.command-results",
+            "timer.requests", "notification.requests", "booking.commands", "checkin.events"} <= addresses
+    openapi = (await workshop.client.get("/openapi.json")).json()
+    assert {"/tenants/{tenant_id}/appointments", "/tenants/{tenant_id}/files/{file_id}", "/checkin/{token}"} <= set(openapi["paths"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,15 +162,28 @@ class ContactForm(BaseModel):
     email: Email | None = None
 
 
+SMALL_FORM = 64 * 1024  # the welcome step's and the answer's forms are a few hundred bytes
+
+
+async def _small_form(request: Request) -> dict[str, str] | None:
+    """A small url-encoded form, or None when the request is larger than such a form can be."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or int(declared) > SMALL_FORM:
+        return None
+    form = await request.form(max_files=0, max_fields=200, max_part_size=4096)
+    return {k: v[:2000] for k, v in form.multi_items() if isinstance(v, str)}
+
+
 @router.post("/{token}/contact", summary="The welcome step: preferred channel, phone and e-mail (C3)")
-async def change_contact(token: str, request: Request, session: Session, deps: Deps,
-                         preferred_channel: Annotated[str | None, Form(max_length=10)] = None,
-                         phone: Annotated[str | None, Form(max_length=40)] = None,
-                         email: Annotated[str | None, Form(max_length=254)] = None) -> Response:
+async def change_contact(token: str, request: Request, session: Session, deps: Deps) -> Response:
     try:
         ref = handlers.open_link(deps, token, _client(request))
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
+    fields = await _small_form(request)
+    if fields is None:
+        return await _again(request, session, deps, ref, token, "invalid-input", status=413)
+    phone, email, preferred_channel = fields.get("phone"), fields.get("email"), fields.get("preferred_channel")
     draft = {"phone": phone, "email": email, "preferred_channel": preferred_channel}
     try:
         form = ContactForm(preferred_channel=preferred_channel or None, phone=(phone or "").strip() or None,
@@ -218,10 +231,12 @@ async def send_answer(token: str, request: Request, session: Session, deps: Deps
         ref = handlers.open_link(deps, token, _client(request))
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
-    form = await request.form(max_files=0, max_fields=200, max_part_size=1024)
+    form = await _small_form(request)
+    if form is None:
+        return await _again(request, session, deps, ref, token, "invalid-input", status=413)
     choices: dict[str, domain.Choice] = {}
-    for name, value in form.multi_items():
-        if isinstance(name, str) and name.startswith("service:") and value in ("none", "accept", "contact"):
+    for name, value in form.items():
+        if name.startswith("service:") and value in ("none", "accept", "contact"):
             choices[name.removeprefix("service:")[:100]] = value  # type: ignore[assignment]
     try:
         await handlers.send_answer(session, deps, ref, choices)
