@@ -210,3 +210,12 @@ async def test_the_service_documents_its_topics_and_routes(workshop):
             "timer.requests", "notification.requests", "booking.commands", "checkin.events"} <= addresses
     openapi = (await workshop.client.get("/openapi.json")).json()
     assert {"/tenants/{tenant_id}/appointments", "/tenants/{tenant_id}/files/{file_id}", "/checkin/{token}"} <= set(openapi["paths"])
+
+
+async def test_without_a_day_the_list_holds_every_appointment_from_today_on(workshop):
+    garage = await workshop.garage()
+    past = await workshop.book(garage, starts_in=timedelta(days=-2))
+    soon, later = await workshop.book(garage, starts_in=timedelta(days=2)), await workshop.book(garage, starts_in=timedelta(days=40))
+    listed = (await workshop.client.get(garage.url("/appointments"), headers=garage.desk)).json()
+    assert [line["booking_id"] for line in listed] == [str(soon.booking_id), str(later.booking_id)]
+    assert str(past.booking_id) not in {line["booking_id"] for line in listed}

@@ -58,12 +58,17 @@ class AppointmentLine(BaseModel):
     on_day: bool = Field(description="The appointment is on the day asked for (pinned ones may be on another).")
 
 
-async def day_list(session: AsyncSession, tenant_id: str, day: date) -> list[AppointmentLine]:
-    """The day's appointments in the tenant's zone, pinned ones (from any day) first."""
+async def day_list(session: AsyncSession, tenant_id: str, day: date | None, *, today: datetime) -> list[AppointmentLine]:
+    """The day's appointments in the tenant's zone (with no day: every one from today on),
+    pinned ones (from any day) first."""
     tenant = await storage.tenant(session, tenant_id)
     zone = (tenant.zone if tenant else None) or domain.zone_of("UTC")
     assert zone is not None
-    start, end = domain.day_bounds(day, zone)
+    if day is None:
+        start, end = domain.day_bounds(today.astimezone(zone).date(), zone)
+        end = start + timedelta(days=3660)
+    else:
+        start, end = domain.day_bounds(day, zone)
     lines = [
         AppointmentLine(
             booking_id=a.booking_id, starts_at=a.starts_at, ends_at=a.ends_at, state=a.state, service=a.service,
