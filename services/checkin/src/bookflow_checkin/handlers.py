@@ -182,10 +182,10 @@ async def take_command_result(session: AsyncSession, event: BookingCommandApplie
     """Booking's answer to a contact change or a work line check-in asked for; others' are not ours."""
     applied = isinstance(event, BookingCommandApplied)
     status, reason = ("applied", None) if applied else ("refused", event.reason)  # type: ignore[union-attr]
-    change = await storage.settle_contact_change(session, event.request_id, status, reason)
+    change = await storage.settle_contact_change(session, envelope.tenant_id, event.request_id, status, reason)
     if change is not None:
         return
-    item = await storage.settle_work_line(session, event.request_id, status, reason)
+    item = await storage.settle_work_line(session, envelope.tenant_id, event.request_id, status, reason)
     if item is None or not applied or item.work_line_id is None:
         return
     await storage.lock_booking(session, item.booking_id)
@@ -303,9 +303,7 @@ async def add_comment(session: AsyncSession, deps: Deps, ref: LinkRef, body: Asy
                       *, subject_max: int = 200, description_max: int = 2000) -> storage.Comment:
     """A comment with its files (C2). The files stream to the attachment store as they arrive;
     if any is refused, or the text is not acceptable, nothing is kept (CommentRefused)."""
-    appointment = await _open_appointment(session, deps, ref)
-    now = deps.clock()
-    _must_be_open(appointment, now)
+    # The form is read before the database is touched: a slow upload holds no connection.
     form = await uploads.read_form(body, content_type, deps.store,
                                    lambda file_id: object_key(ref.tenant_id, ref.booking_id, file_id), deps.limits)
     subject = " ".join(form.fields.get("subject", "").split())
@@ -318,10 +316,15 @@ async def add_comment(session: AsyncSession, deps: Deps, ref: LinkRef, body: Asy
     elif len(description) > description_max or any(ord(c) < 32 and c not in "\n\t" for c in description):
         problem = "description"
     if problem:
-        for stored in form.files:
-            await deps.store.delete(stored.storage_key)
-        form.files.clear()
+        await _forget(deps, form.files)
         raise CommentRefused(problem, form)
+    try:
+        appointment = await _open_appointment(session, deps, ref)
+        now = deps.clock()
+        _must_be_open(appointment, now)
+    except BaseException:
+        await _forget(deps, form.files)
+        raise
     comment_id = uuid.uuid4()
     kept = [storage.File(f.file_id, ref.tenant_id, ref.booking_id, comment_id, f.name, f.content_type, f.size, f.storage_key)
             for f in form.files]
@@ -330,10 +333,15 @@ async def add_comment(session: AsyncSession, deps: Deps, ref: LinkRef, body: Asy
         await storage.add_comment(session, ref.tenant_id, ref.booking_id, comment_id, subject, description, now, kept)
         await storage.add_item(session, ref.tenant_id, domain.Item(uuid.uuid4(), ref.booking_id, "comment", comment_id=comment_id), now)
     except BaseException:
-        for stored in kept:
-            await deps.store.delete(stored.storage_key)
+        await _forget(deps, form.files)
         raise
     return storage.Comment(comment_id, ref.booking_id, subject, description, now, False, None, None, tuple(kept))
+
+
+async def _forget(deps: Deps, stored: list[uploads.StoredFile]) -> None:
+    for f in stored:
+        await deps.store.delete(f.storage_key)
+    stored.clear()
 
 
 async def send_answer(session: AsyncSession, deps: Deps, ref: LinkRef, choices: dict[str, domain.Choice]) -> None:

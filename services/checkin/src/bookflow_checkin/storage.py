@@ -323,10 +323,10 @@ async def contact_changes_of(session: AsyncSession, booking_id: uuid.UUID) -> li
     return [ContactChange(r.request_id, r.phone, r.email, r.preferred_channel, r.requested_at, r.status, r.reason) for r in rows]
 
 
-async def settle_contact_change(session: AsyncSession, request_id: uuid.UUID, status: str, reason: str | None) -> Any:
+async def settle_contact_change(session: AsyncSession, tenant_id: str, request_id: uuid.UUID, status: str, reason: str | None) -> Any:
     """Record booking's answer to a contact change; the change's row, or None if it is not ours."""
     return (await session.execute(
-        sa.update(contact_changes).where(contact_changes.c.request_id == request_id)
+        sa.update(contact_changes).where(contact_changes.c.request_id == request_id, contact_changes.c.tenant_id == tenant_id)
         .values(status=status, reason=reason).returning(contact_changes)
     )).first()
 
@@ -459,9 +459,10 @@ async def save_item(session: AsyncSession, item: domain.Item) -> None:
         work_line_reason=item.work_line_reason))
 
 
-async def settle_work_line(session: AsyncSession, request_id: uuid.UUID, status: str, reason: str | None) -> domain.Item | None:
+async def settle_work_line(session: AsyncSession, tenant_id: str, request_id: uuid.UUID, status: str,
+                           reason: str | None) -> domain.Item | None:
     """Record booking's answer to an added work line (the request id is the line's id)."""
     row = (await session.execute(
-        sa.update(items).where(items.c.work_line_id == request_id)
+        sa.update(items).where(items.c.work_line_id == request_id, items.c.tenant_id == tenant_id)
         .values(work_line_status=status, work_line_reason=reason).returning(items))).first()
     return _item(row) if row else None
