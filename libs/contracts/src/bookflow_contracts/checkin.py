@@ -42,16 +42,22 @@ class CheckinItemHandled(Message):
     outcome: Literal["handled", "converted-to-intervention", "intervention-dropped"] = Field(description="What was done with it.")
     actor: str = Field(description="`staff:<id>`.")
     all_handled: bool = Field(description="Whether every item of the check-in is now handled (C7: answered).")
+    service: str | None = Field(None, max_length=100, description="The optional service of an accepted-service or contact-request item.")
+    work_line_id: uuid.UUID | None = Field(None, description="The work line asked of booking (`booking.add-work-line`), if one was.")
 
     def ordering_key(self) -> str:
         return booking_key(self.booking_id)
 
 
 class SharedFile(Part):
+    """A customer's file of a comment shared with mechanics."""
+
     file_id: uuid.UUID = Field(description="The file's id in the check-in service.")
     name: str = Field(max_length=200, description="The file's name as uploaded.")
     content_type: str = Field(max_length=100, description="Its type, checked on the bytes.")
     size: int = Field(ge=0, description="Bytes.")
+    url: str | None = Field(None, max_length=500, description="Where staff open it: the check-in service's address, "
+                            "answered only with a staff token of the tenant.")
 
 
 class CommentSharedWithMechanics(Message):

@@ -60,7 +60,7 @@ PUBLISHED_BY: dict[str, tuple[str, ...]] = {
 CONSUMED_BY: dict[str, tuple[str, ...]] = {
     BOOKING_CREATED: ("checkin", "recall"),
     ORDER_TRANSITIONED: ("checkin", "recall"),
-    CUSTOMER_UPDATED: ("notification", "recall"),
+    CUSTOMER_UPDATED: ("notification", "recall", "checkin"),
     TENANT_UPDATED: ("notification", "checkin", "recall"),
     BOOKING_COMMAND_RESULTS: ("checkin", "recall"),
     REMINDER_DUE: ("booking", "checkin", "recall"),
