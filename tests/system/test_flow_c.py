@@ -145,7 +145,7 @@ async def the_customer_checks_in(stack: Stack, kafka) -> CheckedIn:
     assert timedelta(milliseconds=100) <= link_at - cancelled_at <= timedelta(milliseconds=600)
 
     [sms] = await wait_until(lambda: _links_in_sandbox(garage), timeout=40, what="the check-in link in the sandbox")
-    assert sms["recipient"] == "+31612345678" and "check online in" in sms["body"]
+    assert sms["recipient"] == "+31612345678" and "online in" in sms["body"] and "/checkin/" in sms["body"]
     [request] = await published(kafka, garage, topics.NOTIFICATION_REQUESTS, "notification.send", kept["id"],
                                 where=lambda p: p["template_key"] == "checkin-link")
     assert request["template_key"] == "checkin-link" and request["channels"][0] == "sms"
