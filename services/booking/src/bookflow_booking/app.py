@@ -5,21 +5,22 @@ from fastapi import FastAPI
 from bookflow_booking import api, consumers, handlers, my_pages, tenants
 from bookflow_booking.settings import BookingSettings
 from bookflow_contracts import (
-    BookingCommandApplied, BookingCommandRefused, BookingCreated, CancelTimer, CancelTimersWithPrefix, CustomerUpdated,
+    BookingCommandApplied, BookingCommandRefused, BookingCreated, CancelTimer, CancelTimersWithPrefix, CatalogUpdated, CustomerUpdated,
     OrderTransitioned, SendNotification, SetTimer, TenantUpdated, WithdrawNotifications,
 )
 from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
 
-PUBLISHES = (BookingCreated, OrderTransitioned, CustomerUpdated, TenantUpdated, BookingCommandApplied, BookingCommandRefused,
-             SendNotification, WithdrawNotifications, SetTimer, CancelTimer, CancelTimersWithPrefix)
+PUBLISHES = (BookingCreated, OrderTransitioned, CustomerUpdated, TenantUpdated, CatalogUpdated, BookingCommandApplied,
+             BookingCommandRefused, SendNotification, WithdrawNotifications, SetTimer, CancelTimer, CancelTimersWithPrefix)
 
 
 def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         title="bookflow booking",
-        description="Tenants, technicians, slots and bookings and their state machine; runs flows A and B.",
+        description="Tenants, customers, the service catalog, technicians, slots and bookings and their state machine; "
+                    "runs flows A and B, keeps the communication log.",
         publishes=PUBLISHES,
     )
     deps = deps or handlers.Deps(link_secret=settings.link_secret, public_url=settings.base_url(), link_days=settings.my_pages_link_days)
