@@ -133,3 +133,14 @@ async def test_staff_correct_a_bookings_customer_place_and_service_and_the_other
     assert updated["changed_fields"] == ["phone"] and updated["customer"]["phone"] == "+46709876543"
     assert updated["customer"]["customer_id"] == booking["customer_id"] == edited["customer_id"]
     assert updated["actor"] == "staff:admin"
+
+
+async def test_the_asyncapi_document_names_every_topic_the_booking_service_reads_and_writes(desk):
+    document = (await desk.client.get("/asyncapi.json")).json()
+    operations = document["operations"].values()
+    read = {op["channel"]["$ref"] for op in operations if op["action"] == "receive"}
+    written = {op["channel"]["$ref"] for op in operations if op["action"] == "send"}
+    addresses = {f"#/channels/{name}": channel["address"] for name, channel in document["channels"].items()}
+    assert {addresses[r] for r in read} == {t for t, by in topics.CONSUMED_BY.items() if "booking" in by}
+    assert {addresses[w] for w in written} == {t for t, by in topics.PUBLISHED_BY.items() if "booking" in by}
+    assert "CatalogUpdated" in str(document["components"]["messages"])

@@ -13,19 +13,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_booking import commands, domain, storage
 from bookflow_contracts import (
-    CatalogService, Envelope, NotificationStatusChanged, ReminderDue, ReplyReceived, SetTimer, WorkLine, timer_owner,
+    AddWorkLine, AutoBook, BookingCommandApplied, BookingCommandRefused, CatalogService, ChangeCustomerContact, CheckinAnswered,
+    CommentSharedWithMechanics, Envelope, Message, NotificationStatusChanged, ReminderDue, ReplyReceived, SetTimer, WorkLine,
+    timer_owner,
 )
 from bookflow_runtime import outbox
 from bookflow_runtime.auth import LinkInvalid, read_link, sign_link
-from bookflow_runtime.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Undeliverable
+from bookflow_runtime.errors import BookflowError, Conflict, InvalidInput, NotFound, TooManyRequests, Undeliverable
+from bookflow_runtime.inputs import Email
 
 _log = logging.getLogger(__name__)
 MY_PAGES = "my-pages"
+ONLINE_BOOKING = "online-booking"
+"""The purpose of the signed links to online booking the recall service makes (book-again, D2)."""
 
 
 class TransitionRefused(Conflict):
@@ -78,6 +83,7 @@ class Deps:
     link_secret: str
     public_url: str
     link_days: int = 180
+    online_booking_days: int = 90
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def my_pages_url(self, booking: domain.Booking) -> str:
@@ -95,6 +101,23 @@ class Deps:
         except (KeyError, ValueError, TypeError) as exc:
             raise LinkInvalid("the link is not valid") from exc
 
+    def read_online_booking_link(self, token: str) -> OnlineBookingLink:
+        """Whom, for which service and from which reminder a link to online booking is (D2), as
+        the recall service signed it: `{"t": tenant, "c": customer, "s": service, "src": source,
+        "r": reminder}`; LinkInvalid if tampered with, for something else or expired."""
+        data = read_link(self.link_secret, ONLINE_BOOKING, token, self.online_booking_days * 86400)
+        try:
+            source = str(data.get("src") or "online-booking")
+            if source not in ("book-again", "online-booking"):
+                raise ValueError(source)
+            service, reference = str(data["s"]), data.get("r")
+            if not 0 < len(service) <= 100 or (reference is not None and len(str(reference)) > 200):
+                raise ValueError(service)
+            return OnlineBookingLink(str(data["t"]), uuid.UUID(str(data["c"])), service, source,
+                                     str(reference) if reference is not None else None)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise LinkInvalid("the link is not valid") from exc
+
     def address_key(self, address: str) -> str:
         """A client address as kept for rate limits: keyed with the link secret, never as is."""
         return hmac.new(self.link_secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
@@ -104,6 +127,15 @@ class Deps:
 class MyPagesLink:
     tenant_id: str
     booking_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class OnlineBookingLink:
+    tenant_id: str
+    customer_id: uuid.UUID
+    service: str
+    source: str  # book-again (D5) or online-booking
+    reminder_id: str | None  # the book-again reminder the link came in, kept as the booking's source_ref
 
 
 async def _publish(session: AsyncSession, tenant_id: str, messages) -> None:
@@ -624,16 +656,53 @@ async def open_link(session: AsyncSession, deps: Deps, token: str, client_addres
     """The booking a My pages link opens, or None when the link is not valid (the attempt is
     counted against the client's address). An address with `LINK_FAILURES_ALLOWED` bad links
     in `LINK_WINDOW` is told to wait (429), whatever it sends (issue 10, finding 5)."""
+    return await _read_link_limited(session, deps, client_address, lambda: deps.read_my_pages_link(token))
+
+
+async def _read_link_limited(session: AsyncSession, deps: Deps, client_address: str, read: Callable[[], object]):
+    """`read()` of a customer's link, refusing an address that sent too many bad ones (429);
+    None, counted against the address, when the link is not valid."""
     address, now = deps.address_key(client_address), deps.clock()
     failures, earliest = await storage.failed_links_since(session, address, now - LINK_WINDOW)
     if failures >= LINK_FAILURES_ALLOWED and earliest is not None:
         wait = max(1, int((earliest + LINK_WINDOW - now).total_seconds()) + 1)
         raise TooManyLinkAttempts(f"{failures} links that were not valid came from your address: try again in {wait} s", retry_after=wait)
     try:
-        return deps.read_my_pages_link(token)
+        return read()
     except LinkInvalid:
         await storage.add_failed_link(session, address, now)
         return None
+
+
+async def open_online_booking_link(session: AsyncSession, deps: Deps, token: str, client_address: str) -> OnlineBookingLink | None:
+    """What a link to online booking offers (D2), or None when it is not valid; limited like My pages links."""
+    return await _read_link_limited(session, deps, client_address, lambda: deps.read_online_booking_link(token))
+
+
+class NotBookableOnline(Conflict):
+    code = "not-bookable-online"
+    title = "The service cannot be booked online"
+
+
+async def book_online(session: AsyncSession, deps: Deps, link: OnlineBookingLink, slot_id: uuid.UUID) -> domain.Booking:
+    """D2, D5: the customer books a free time of the service the link offers; the booking is
+    marked with the link's source ("via book-again reminder") and the reminder it came from.
+    A link books once: used again, it gives the booking it made."""
+    customer = await must_find_customer(session, link.tenant_id, link.customer_id)
+    if link.reminder_id is not None:
+        made = await storage.booking_from_source(session, link.tenant_id, link.customer_id, link.source, link.reminder_id)
+        if made is not None:
+            return made
+    offered = await storage.catalog_service(session, link.tenant_id, link.service)
+    if offered is not None and not offered.bookable_online:
+        raise NotBookableOnline(f"{link.service} cannot be booked online")
+    slot = await storage.slot(session, link.tenant_id, slot_id)
+    if slot is None or slot.service != link.service or slot.starts_at <= deps.clock():
+        raise NotFound(f"no slot {slot_id} for {link.service}")
+    if slot.booking_id is not None:
+        raise SlotTaken(f"slot {slot_id} is already booked")
+    return await _book(session, deps, link.tenant_id, customer, link.service, None, None, None, slot_id=slot_id,
+                       source=link.source, source_ref=link.reminder_id)
 
 
 # --- messages from other services ------------------------------------------------------------
@@ -726,3 +795,153 @@ async def record_notification_status(session: AsyncSession, event: NotificationS
         channel=event.channel, template_key=event.template_key, status=event.status, at=event.at, reason=event.reason,
         provider=event.provider, segments=event.segments, cost=event.cost, currency=event.currency,
     )
+
+
+
+# --- commands from check-in and recall (booking.commands) -------------------------------------
+
+
+async def _answered_before(session: AsyncSession, tenant_id: str, command: ChangeCustomerContact | AddWorkLine | AutoBook) -> bool:
+    """True when this request id was answered already: the same answer is published again (the
+    sender may be asking because it missed it), and nothing is applied twice."""
+    previous = await storage.applied_result(session, tenant_id, command.request_id)
+    if previous is None:
+        return False
+    answer = (BookingCommandApplied if previous["applied"] else BookingCommandRefused).model_validate(previous["answer"])
+    await outbox.put(session, answer, tenant_id=tenant_id)
+    return True
+
+
+async def _answer(session: AsyncSession, tenant_id: str, command: ChangeCustomerContact | AddWorkLine | AutoBook,
+                  answer: BookingCommandApplied | BookingCommandRefused) -> None:
+    await storage.remember_result(session, tenant_id, command.request_id, command.message_type,
+                                  {"applied": isinstance(answer, BookingCommandApplied), "answer": answer.model_dump(mode="json")})
+    await outbox.put(session, answer, tenant_id=tenant_id)
+
+
+def _refused(command: Message, code: str, reason: str, *, customer_id: uuid.UUID | None = None,
+             booking_id: uuid.UUID | None = None) -> BookingCommandRefused:
+    return BookingCommandRefused(request_id=command.request_id, command=command.message_type, customer_id=customer_id,
+                                 booking_id=booking_id, reason_code=code, reason=reason[:500])
+
+
+_EMAIL = TypeAdapter(Email)
+_WHO = {"check-in": "check-in", "my-pages": "customer"}
+
+
+async def change_customer_contact(session: AsyncSession, command: ChangeCustomerContact, envelope: Envelope, *, deps: Deps) -> None:
+    """C3: the customer changed phone, e-mail or preferred channel at check-in. Applied to the
+    customer record, published as `customer.updated` (actor `check-in`, with the request id), and
+    written in the customer's and the booking's communication log."""
+    tenant = await _known_tenant(session, envelope, f"contact change {command.request_id}")
+    if await _answered_before(session, tenant.id, command):
+        return
+    before = await storage.customer(session, tenant.id, command.customer_id, lock=True)
+    if before is None:
+        await _answer(session, tenant.id, command, _refused(command, "not-found", f"no customer {command.customer_id}",
+                                                            customer_id=command.customer_id, booking_id=command.booking_id))
+        return
+    try:
+        phone = domain.e164(command.phone, tenant.time_zone) if command.phone else before.phone
+        email = _EMAIL.validate_python(command.email) if command.email else before.email
+    except (domain.InvalidCustomer, ValidationError) as exc:
+        reason = str(exc) if isinstance(exc, domain.InvalidCustomer) else f"{command.email!r} is not an e-mail address"
+        await _answer(session, tenant.id, command, _refused(command, "invalid", reason, customer_id=before.id, booking_id=command.booking_id))
+        return
+    after = replace(before, phone=phone, email=email, preferred_channel=command.preferred_channel or before.preferred_channel)
+    actor = _WHO[command.source]
+    changed = await save_customer_change(session, tenant.id, before, after, actor=actor, request_id=command.request_id)
+    values = {name: (getattr(after, name)) for name in changed}
+    where = "at check-in" if command.source == "check-in" else "on My pages"
+    text = f"the customer changed {', '.join(changed)} {where}" if changed else f"the customer confirmed their contact details {where}"
+    await storage.add_log_entry(session, tenant.id, kind="contact-change", at=envelope.occurred_at, text=text, customer_id=after.id,
+                                booking_id=command.booking_id, details={"changed": values, "request_id": str(command.request_id)},
+                                dedupe_key=f"request:{command.request_id}")
+    await _answer(session, tenant.id, command, BookingCommandApplied(
+        request_id=command.request_id, command=command.message_type, customer_id=after.id, booking_id=command.booking_id))
+
+
+async def add_work_line(session: AsyncSession, command: AddWorkLine, envelope: Envelope, *, deps: Deps) -> None:
+    """C5: an intervention or an accepted optional service becomes a work line of the booking;
+    the same line (by its id) or the same request is added once."""
+    await _known_tenant(session, envelope, f"work line {command.request_id}")
+    if await _answered_before(session, envelope.tenant_id, command):
+        return
+    booking = await storage.booking(session, envelope.tenant_id, command.booking_id, lock=True)
+    if booking is None:
+        answer: BookingCommandApplied | BookingCommandRefused = _refused(command, "not-found", f"no booking {command.booking_id}",
+                                                                         booking_id=command.booking_id)
+    elif booking.state in (domain.CANCELLED, domain.DELETED, domain.NO_SHOW):
+        answer = _refused(command, "not-allowed", f"the booking is {booking.state}", customer_id=booking.customer.id,
+                          booking_id=booking.id)
+    else:
+        if command.line.line_id not in {line.line_id for line in booking.work_lines}:
+            await storage.save_booking(session, replace(booking, work_lines=(*booking.work_lines, command.line)))
+        answer = BookingCommandApplied(request_id=command.request_id, command=command.message_type, customer_id=booking.customer.id,
+                                       booking_id=booking.id)
+    await _answer(session, envelope.tenant_id, command, answer)
+
+
+async def auto_book(session: AsyncSession, command: AutoBook, envelope: Envelope, *, deps: Deps) -> None:
+    """E4: book the customer into the first free slot of the service in the window, following
+    the tenant's flow (a notice, and in the confirmation flow the customer confirms), marked
+    `recall-auto-book` with the recall as `source_ref`. The slot is claimed with `SKIP LOCKED`,
+    so two requests at once never get the same one; none free is refused as `no-free-slot`."""
+    tenant = await _known_tenant(session, envelope, f"auto-book {command.request_id}")
+    if await _answered_before(session, tenant.id, command):
+        return
+    customer = await storage.customer(session, tenant.id, command.customer_id, lock=True)
+    answer: BookingCommandApplied | BookingCommandRefused
+    if customer is None:
+        answer = _refused(command, "not-found", f"no customer {command.customer_id}", customer_id=command.customer_id)
+    elif command.search_until <= command.search_from:
+        answer = _refused(command, "invalid", "the window ends before it starts", customer_id=customer.id)
+    else:
+        slot = await storage.claim_free_slot(session, tenant.id, command.service, after=max(command.search_from, deps.clock()),
+                                             before=command.search_until)
+        if slot is None:
+            answer = _refused(command, "no-free-slot", f"no free time for {command.service} between "
+                              f"{command.search_from.isoformat()} and {command.search_until.isoformat()}", customer_id=customer.id)
+        else:
+            try:
+                async with session.begin_nested():  # a refusal leaves nothing of the attempt behind
+                    booking = await _book(session, deps, tenant.id, customer, command.service, None, None, None, slot_id=slot.id,
+                                          source="recall-auto-book", source_ref=command.source_ref)
+                answer = BookingCommandApplied(request_id=command.request_id, command=command.message_type, customer_id=customer.id,
+                                               booking_id=booking.id, starts_at=booking.starts_at)
+            except BookflowError as exc:
+                answer = _refused(command, "invalid", exc.detail, customer_id=customer.id)
+    await _answer(session, tenant.id, command, answer)
+
+
+# --- what happened at check-in (checkin.events) ------------------------------------------------
+
+
+async def checkin_answered(session: AsyncSession, event: CheckinAnswered, envelope: Envelope) -> None:
+    """C2, C4: the customer sent the check-in page; written in the booking's and the customer's
+    communication log as it happens."""
+    await _known_tenant(session, envelope, f"check-in of booking {event.booking_id}")
+    booking = await storage.booking(session, envelope.tenant_id, event.booking_id)
+    if booking is None:
+        _log.warning("check-in answered for booking %s, which the tenant does not have", event.booking_id)
+        return
+    parts = [f"accepted {', '.join(event.accepted_services)}" if event.accepted_services else "",
+             f"asked to be contacted about {', '.join(event.contact_requests)}" if event.contact_requests else "",
+             f"{event.comments} comment{'s' if event.comments != 1 else ''}" if event.comments else ""]
+    text = "the customer answered the check-in" + (": " + "; ".join(p for p in parts if p) if any(parts) else "")
+    await storage.add_log_entry(session, envelope.tenant_id, kind="check-in", at=event.answered_at, text=text, customer_id=booking.customer.id,
+                                booking_id=booking.id, details=event.model_dump(mode="json", include={"accepted_services", "contact_requests",
+                                                                                                       "comments"}),
+                                dedupe_key=f"checkin-answered:{envelope.event_id}")
+
+
+async def comment_shared(session: AsyncSession, event: CommentSharedWithMechanics, envelope: Envelope) -> None:
+    """C6: a check-in comment and its files made visible to mechanics (or hidden again), kept
+    for the technician's work list."""
+    await _known_tenant(session, envelope, f"comment {event.comment_id}")
+    if await storage.booking(session, envelope.tenant_id, event.booking_id) is None:
+        _log.warning("comment %s shared for booking %s, which the tenant does not have", event.comment_id, event.booking_id)
+        return
+    await storage.share_comment(session, envelope.tenant_id, booking_id=event.booking_id, comment_id=event.comment_id,
+                                visible=event.visible, subject=event.subject, description=event.description,
+                                files=[f.model_dump(mode="json") for f in event.files])

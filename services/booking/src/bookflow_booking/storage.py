@@ -326,6 +326,17 @@ async def slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID) -> Slo
     return slot_of(row) if row else None
 
 
+async def claim_free_slot(session: AsyncSession, tenant_id: str, service: str, *, after: datetime, before: datetime) -> Slot | None:
+    """The first free slot of `service` starting in [after, before), locked for this transaction;
+    a slot another transaction is claiming is skipped (`SKIP LOCKED`), so two at once never get
+    the same one (E4 auto-book)."""
+    query = (sa.select(slots).where(slots.c.tenant_id == tenant_id, slots.c.service == service, slots.c.booking_id.is_(None),
+                                    slots.c.starts_at >= after, slots.c.starts_at < before)
+             .order_by(slots.c.starts_at, slots.c.id).limit(1).with_for_update(skip_locked=True))
+    row = (await session.execute(query)).mappings().first()
+    return slot_of(row) if row else None
+
+
 async def take_slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID, booking_id: uuid.UUID) -> bool:
     """Give a free slot to a booking; False when the slot does not exist or is taken."""
     taken = await session.execute(
@@ -481,6 +492,16 @@ async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, 
     query = with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id)
     if lock:
         query = query.with_for_update(of=bookings)
+    row = (await session.execute(query)).mappings().first()
+    return booking_of(row) if row else None
+
+
+async def booking_from_source(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID, source: str,
+                              source_ref: str) -> Booking | None:
+    """The customer's live booking made through this source (a book-again link used before)."""
+    query = with_customer().where(bookings.c.tenant_id == tenant_id, bookings.c.customer_id == customer_id,
+                                  bookings.c.source == source, bookings.c.source_ref == source_ref,
+                                  bookings.c.state.notin_(("cancelled", "deleted"))).order_by(bookings.c.created_at.desc())
     row = (await session.execute(query)).mappings().first()
     return booking_of(row) if row else None
 

@@ -529,3 +529,39 @@ async def language_of_link(session: AsyncSession, deps: Any, token: str) -> str 
     if found is None:
         return None
     return page_texts.language_for(booked.customer.language if booked else None, found.language)
+
+
+# --- online booking --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnlineBookingPage:
+    """What the online booking page shows (D2): whose it is, the service, its free times in the
+    coming weeks, and the booking the link already made, if it did."""
+
+    tenant: domain.Tenant
+    customer: domain.Customer
+    service: str
+    service_name: str
+    bookable: bool
+    free_slots: list[domain.Slot]
+    booked: domain.Booking | None
+
+
+ONLINE_WINDOW = timedelta(weeks=6)
+"""Online booking offers the free times of the coming six weeks."""
+
+
+async def online_booking_page(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID, service: str, source: str,
+                              reminder_id: str | None, now: datetime) -> OnlineBookingPage | None:
+    """The page a link to online booking opens, or None when its tenant or customer is gone."""
+    found = await storage.tenant(session, tenant_id)
+    customer = await storage.customer(session, tenant_id, customer_id) if found else None
+    if found is None or customer is None:
+        return None
+    booked = await storage.booking_from_source(session, tenant_id, customer_id, source, reminder_id) if reminder_id else None
+    offered = await storage.catalog_service(session, tenant_id, service)
+    bookable = offered is None or offered.bookable_online
+    free = await _free_slots(session, tenant_id, service=service, after=now, before=now + ONLINE_WINDOW, limit=200) \
+        if bookable and booked is None else []
+    return OnlineBookingPage(found, customer, service, offered.name if offered else service, bookable, free, booked)
