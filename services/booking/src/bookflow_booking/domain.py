@@ -278,12 +278,12 @@ def e164(raw: str | None, time_zone: str) -> str | None:
     if raw is None or not raw.strip():
         return None
     region = _REGION_OF_ZONE.get(time_zone)
+    hint = "" if region or raw.lstrip().startswith(("+", "00")) else " (give it with its country code, such as +46)"
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidCustomer(f"{raw!r} is not a phone number") from exc
+        raise InvalidCustomer(f"{raw!r} is not a phone number{hint}") from exc
     if not phonenumbers.is_valid_number(number):
-        hint = "" if region or raw.lstrip().startswith(("+", "00")) else " (give it with its country code, such as +46)"
         raise InvalidCustomer(f"{raw!r} is not a valid phone number{hint}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
