@@ -1,16 +1,19 @@
 """A booking's and a customer's communication log (A6, X4) end to end, with the five services as
 processes on the real broker and databases, and no service asking another anything over HTTP:
 the booking service keeps its own log from `notification.status`, and a customer's new phone
-number reaches the notification service as `customer.updated` and in every later request."""
+number reaches the notification service as `customer.updated` and in every later request, and
+so does consent given and withdrawn by staff."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from bookflow_contracts import CustomerSnapshot, SendNotification
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import new_tenant, wait_until
+from bookflow_devstack.testing import envelope, new_tenant, wait_until
 from bookflow_runtime import development
 
 pytestmark = pytest.mark.system
@@ -84,3 +87,43 @@ async def test_a_bookings_communication_log_comes_from_notification_status_with_
     card = await desk.call("GET", f"/customers/{customer['id']}")
     assert [e["kind"] for e in card["communication_log"]] == ["message", "message"]
     assert {e["message"]["id"] for e in card["communication_log"]} == {m["id"] for m in log}
+
+
+async def test_consent_given_and_withdrawn_through_the_staff_api_reaches_the_notification_service(stack: Stack, kafka):
+    """The test plays the recall service asking for a marketing message: with consent given by
+    staff it goes out, once consent is withdrawn it is withheld with the reason, and both show in
+    the customer's communication log."""
+    desk = await Desk.open(stack)
+    customer = await desk.call("POST", "/customers", {"name": "Åsa Öberg", "phone": "+46701234567", "language": "sv"}, status=201)
+    snapshot = CustomerSnapshot(customer_id=customer["id"], name="Åsa Öberg", phone="+46701234567", language="sv")
+
+    async def marketing_message() -> dict:
+        """Ask for a book-again SMS and wait for how it ended, as the customer card shows it."""
+        before = len((await desk.call("GET", f"/customers/{customer['id']}"))["communication_log"])
+        reminder = uuid.uuid4()
+        await kafka.publish_envelope(envelope(SendNotification(
+            idempotency_key=f"book-again:{reminder}", customer=snapshot, channels=["sms"], template_key="book-again",
+            data={"service": "klippning", "booking_url": "https://salong.example/book/x"}, purpose="marketing",
+            regarding=f"book-again:{reminder}"), desk.id))
+
+        async def ended():
+            log = (await desk.call("GET", f"/customers/{customer['id']}"))["communication_log"]
+            done = [e for e in log[before:] if e["message"] and e["message"]["status"] in ("delivered", "suppressed", "failed")]
+            return done[-1]["message"] if done else None
+
+        return await wait_until(ended, timeout=30, what="the marketing message to end")
+
+    async def until(status: str) -> dict:
+        """Consent travels on its own topic: ask again until the notification service has heard of it."""
+        for _ in range(10):
+            message = await marketing_message()
+            if message["status"] == status:
+                return message
+        raise AssertionError(f"no marketing message ended {status}")
+
+    await desk.call("PATCH", f"/customers/{customer['id']}", {"marketing_consent": True})
+    sent = await until("delivered")
+    assert (sent["template_key"], sent["channel"]) == ("book-again", "sms")
+    await desk.call("PATCH", f"/customers/{customer['id']}", {"marketing_consent": False})
+    withheld = await until("suppressed")
+    assert "consent" in withheld["reason"]
