@@ -133,7 +133,8 @@ async def test_letter_booking_from_locking_a_day_to_replies_reminders_and_manual
     moved = await planner.post(f"/bookings/{silent['id']}/reschedule", {
         "starts_at": (day + timedelta(hours=7)).isoformat(), "estimate": "PT30M", "sequence": 7})
     assert moved["state"] == "manual-follow-up" and moved["sequence"] == 7
-    held = await planner.post(f"/bookings/{silent['id']}/hold", {"back_around": (day + timedelta(days=20)).date().isoformat()})
+    held = await planner.post(f"/bookings/{silent['id']}/hold", {"back_around": (day + timedelta(days=20)).date().isoformat(),
+                                                                 "technician_id": None})  # unassigned, as asked
     assert held["state"] == "on-hold" and held["technician_id"] is None
 
     # B8: the technician's day shows the orders ready for execution, in booking order

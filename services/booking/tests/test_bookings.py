@@ -59,7 +59,7 @@ async def test_bad_booking_requests_get_a_clear_error_and_change_nothing(desk):
     assert (problem["code"], problem["detail"]) == ("invalid-booking", "the booking must end after it starts")
     assert response.headers["content-type"] == "application/problem+json"
     for bad in ({**base, "starts_at": "2026-12-01T08:00:00", "estimate": "PT1H"},
-                {**base, "customer": {"name": "X", "phone": "0701234567"}, "estimate": "PT1H"},
+                {**base, "customer": {"name": "X", "phone": "12345"}, "estimate": "PT1H"},
                 {**base, "estimate": "PT1H", "ends_at": (start + timedelta(hours=1)).isoformat()},
                 {**base, "estimate": "PT1H", "slot_id": str(uuid.uuid4())}):
         response = await desk.client.post(office.url("/bookings"), json=bad, headers=office.headers)
@@ -104,7 +104,8 @@ async def test_staff_of_one_tenant_get_404_for_another_tenants_bookings_on_every
     ours, theirs = await desk.tenant(flow="confirmation"), await desk.tenant(flow="letter")
     technician = await desk.post(theirs, "/technicians", {"name": "Ola"}, status=201)
     booking = await desk.book(theirs, technician_id=technician["id"])
-    values = {"tenant_id": theirs.id, "booking_id": booking["id"], "technician_id": technician["id"], "name": "cancel"}
+    values = {"tenant_id": theirs.id, "booking_id": booking["id"], "technician_id": technician["id"], "name": "cancel",
+              "customer_id": booking["customer_id"], "service": "målerbytte"}
     paths = (await desk.client.get("/openapi.json")).json()["paths"]
     routes = [(method.upper(), path) for path, ops in paths.items() if path.startswith("/tenants/{tenant_id}")
               for method in ops if not (path == "/tenants/{tenant_id}" and method == "put")]  # PUT is the admin's
@@ -127,6 +128,19 @@ async def test_staff_correct_a_bookings_customer_place_and_service_and_the_other
     edited = response.json()
     assert (edited["phone"], edited["place"]["street"], edited["service"]) == ("+46709876543", "Lillgatan 2", "elbesiktning")
     assert (edited["state"], edited["history"]) == (booking["state"], [])  # a correction, not a change of state
-    [updated] = await desk.published(office, topics.CUSTOMER_UPDATED, "customer.updated")
+    [created, updated] = await desk.published(office, topics.CUSTOMER_UPDATED, "customer.updated", count=2)
+    assert created["changed_fields"] == [] and created["customer"]["phone"] == "+46701234567"  # a new customer
     assert updated["changed_fields"] == ["phone"] and updated["customer"]["phone"] == "+46709876543"
+    assert updated["customer"]["customer_id"] == booking["customer_id"] == edited["customer_id"]
     assert updated["actor"] == "staff:admin"
+
+
+async def test_the_asyncapi_document_names_every_topic_the_booking_service_reads_and_writes(desk):
+    document = (await desk.client.get("/asyncapi.json")).json()
+    operations = document["operations"].values()
+    read = {op["channel"]["$ref"] for op in operations if op["action"] == "receive"}
+    written = {op["channel"]["$ref"] for op in operations if op["action"] == "send"}
+    addresses = {f"#/channels/{name}": channel["address"] for name, channel in document["channels"].items()}
+    assert {addresses[r] for r in read} == {t for t, by in topics.CONSUMED_BY.items() if "booking" in by}
+    assert {addresses[w] for w in written} == {t for t, by in topics.PUBLISHED_BY.items() if "booking" in by}
+    assert "CatalogUpdated" in str(document["components"]["messages"])

@@ -224,3 +224,79 @@ def test_tenant_durations_are_published_as_iso_8601():
     settings = Tenant("t", reminder_before=timedelta(days=10), sms_response_time=timedelta(seconds=30),
                       letter_response_time=timedelta(days=1, hours=2)).updated_event().settings
     assert (settings["reminder_before"], settings["sms_response_time"], settings["letter_response_time"]) == ("P10D", "PT30S", "P1DT2H")
+
+
+# --- issue 12: customers, channels, the lifecycle, the technician's day --------------------------
+
+
+def test_the_preferred_channel_goes_first_then_the_templates_other_channels_that_reach_the_customer():
+    reachable = replace(customer(phone="+46701234567", email="asa@example.se"), preferred_channel="email")
+    tenant = Tenant("t")
+    assert domain.channel_order(reachable, PLACE, tenant, ("letter", "sms", "email")) == ["email", "letter", "sms"]
+    assert domain.channel_order(reachable, None, tenant, ("letter", "sms", "email")) == ["email", "sms"]  # no postal address
+    assert domain.channel_order(reachable, PLACE, tenant, ("sms",)) == ["sms"]  # a one-channel template keeps its channel
+    assert domain.channel_order(reachable, PLACE, Tenant("t", channels=("sms", "letter")), ("sms", "email")) == ["sms"]
+    nobody = customer()
+    assert domain.channel_order(nobody, None, tenant, ("sms", "email")) == ["sms", "email"]  # nothing reaches: the order stays
+
+
+def test_phone_numbers_are_stored_in_e164_read_in_the_tenants_country():
+    assert domain.e164("070-123 45 67", "Europe/Stockholm") == "+46701234567"
+    assert domain.e164("912 34 567", "Europe/Oslo") == "+4791234567"
+    assert domain.e164("+45 20 12 34 56", "Etc/GMT-1") == "+4520123456"
+    assert domain.e164(" ", "Europe/Stockholm") is None
+    with pytest.raises(domain.InvalidCustomer, match="country code"):
+        domain.e164("0701234567", "Etc/GMT-1")
+    with pytest.raises(domain.InvalidCustomer, match="not a valid phone number"):
+        domain.e164("+46 12", "Europe/Stockholm")
+
+
+def test_customer_changes_name_the_fields_and_consent_keeps_when_and_how():
+    before = customer(phone="+46701234567")
+    after = replace(before, phone="+46709876543", preferred_channel="sms")
+    assert domain.changed_fields(before, after) == ["phone", "preferred_channel"]
+    given = domain.with_consent(before, True, "staff", NOW)
+    assert (given.marketing_consent, given.consent_changed_at, given.consent_source) == (True, NOW, "staff")
+    assert domain.with_consent(given, True, "check-in", NOW + timedelta(days=1)) is given  # already given: unchanged
+    assert domain.changed_fields(before, given) == ["marketing_consent"]
+    event = domain.customer_updated(given, ["marketing_consent"], actor="staff:ola")
+    assert (event.marketing_consent, event.consent_source, event.customer.customer_id) == (True, "staff", before.id)
+
+
+@pytest.mark.parametrize("state", ["unconfirmed", "confirmed", "booked", "planned", "ready-for-execution", "manual-follow-up", "on-hold"])
+def test_a_live_booking_can_be_completed_marked_no_show_cancelled_or_deleted(state):
+    assert domain.next_state(state, "complete") == "completed"
+    assert domain.next_state(state, "no-show") == "no-show"
+    assert domain.next_state(state, "cancel") == "cancelled"
+    assert domain.next_state(state, "delete") == "deleted"
+
+
+@pytest.mark.parametrize("state", ["cancelled", "completed", "no-show"])
+def test_an_ended_booking_moves_only_to_deleted(state):
+    for name in ("complete", "no-show", "cancel", "confirm", "reschedule"):
+        with pytest.raises(domain.TransitionNotAllowed):
+            domain.next_state(state, name)
+    assert domain.next_state(state, "delete") == "deleted"
+    with pytest.raises(domain.TransitionNotAllowed):
+        domain.next_state("deleted", "delete")
+
+
+def test_every_step_carries_the_booking_after_it():
+    b = booking("confirmation")
+    moved = START + timedelta(days=3)
+    step = domain.step(b, Tenant("t", flow="confirmation"), "reschedule", actor="staff:x", reason=None, now=NOW,
+                       my_pages_url="http://x/my/t", starts_at=moved, ends_at=moved + timedelta(hours=1))
+    assert (step.transition.booking.starts_at, step.transition.booking.version, step.transition.booking.customer_id) == (
+        moved, 1, b.customer.id)
+    done = domain.step(step.booking, Tenant("t", flow="confirmation"), "complete", actor="staff:x", reason="done", now=NOW,
+                       my_pages_url="http://x/my/t")
+    assert done.transition.booking.state == "completed"
+    assert [type(m).__name__ for m in done.messages] == ["CancelTimersWithPrefix", "WithdrawNotifications"]  # nothing more to send
+
+
+def test_an_order_placed_in_the_day_moves_the_ones_it_collides_with_down_and_a_gap_absorbs_the_shift():
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    assert domain.make_room([(a, 1), (b, 2), (c, 3), (d, 7)], 2) == {b: 3, c: 4}
+    assert domain.make_room([(a, 1), (b, 3)], 2) == {}  # the place is free
+    assert domain.make_room([(a, 2), (b, 2)], 2) == {a: 3, b: 4}  # two with one place both move
+    assert domain.make_room([], 0) == {}

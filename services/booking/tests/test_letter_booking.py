@@ -234,3 +234,48 @@ async def test_from_manual_follow_up_the_planner_sends_to_execution_confirms_by_
     technician = (await desk.get(office, f"/bookings/{direct['id']}"))["technician_id"]
     work = await desk.get(office, f"/technicians/{technician}/work-list", day="2027-02-22")
     assert {w["id"] for w in work} == {direct["id"], by_sms["id"]}  # B8: only ready for execution
+
+
+async def test_an_order_booked_by_sms_waits_its_own_response_time_then_gets_a_booking_reminder(desk):
+    office = await letter_tenant(desk, letter_response_time="P14D", sms_response_time="PT30M")
+    _, [order] = await planned_day(desk, office, orders=1)
+    await desk.post(office, "/orders/lock", {"booking_ids": [order["id"]]})
+    asked_at = datetime.now(UTC)
+    sent = await desk.post(office, "/orders/letters", {"booking_ids": [order["id"]], "by": "sms"})
+    assert [s["booking_id"] for s in sent["sent"]] == [order["id"]]
+    view = await desk.get(office, f"/bookings/{order['id']}")
+    assert view["state"] == "awaiting-response" and view["history"][-1]["transition"] == "send-booking-sms"
+    [request] = await desk.published(office, topics.NOTIFICATION_REQUESTS, "notification.send", booking_id=order["id"],
+                                     where=lambda p: p["template_key"] == "order-letter")
+    assert request["channels"] == ["sms"] and request["data"]["booking_code"] == view["booking_code"]
+    timer = await timer_of(desk, office, order["id"], "booking-reminder")
+    waited = datetime.fromisoformat(timer["due_at"]) - asked_at
+    assert timedelta(minutes=29) < waited < timedelta(minutes=31)  # the SMS booking's 30 minutes, not the letter's 14 days
+    assert datetime.fromisoformat(request["valid_until"]) == datetime.fromisoformat(timer["due_at"])
+
+    await fire(desk, office, timer)
+    view = await wait_until(lambda: state_is(desk, office, order["id"], "manual-follow-up"), what="no answer in time")
+    assert view["history"][-1]["transition"] == "no-answer"
+    [reminder] = await desk.published(office, topics.NOTIFICATION_REQUESTS, "notification.send", booking_id=order["id"],
+                                      where=lambda p: p["template_key"] == "booking-reminder")
+    assert reminder["channels"] == ["sms"] and reminder["data"]["reply_number"] == "+4759440000"
+
+
+async def test_an_order_on_hold_resumes_to_manual_follow_up_and_keeps_its_technician_unless_told(desk):
+    office = await letter_tenant(desk)
+    [kept, unassigned] = await awaiting_response(desk, office, orders=2)
+    for order in (kept, unassigned):
+        await desk.post(office, f"/bookings/{order['id']}/transitions/follow-up-manually")
+    held = await desk.post(office, f"/bookings/{kept['id']}/hold", {"back_around": "2027-04-01", "reason": "abroad"})
+    assert (held["state"], held["technician_id"]) == ("on-hold", kept["technician_id"])  # no technician sent: kept
+    gone = await desk.post(office, f"/bookings/{unassigned['id']}/hold", {"back_around": "2027-04-01", "technician_id": None})
+    assert gone["technician_id"] is None  # null sent: unassigned, as asked
+
+    resumed = await desk.post(office, f"/bookings/{kept['id']}/transitions/resume", {"reason": "back home"})
+    assert (resumed["state"], resumed["technician_id"], resumed["history"][-1]["transition"]) == (
+        "manual-follow-up", kept["technician_id"], "resume")
+    again = await desk.client.post(office.url(f"/bookings/{kept['id']}/transitions/resume"), headers=office.headers)
+    assert again.status_code == 409  # only an order on hold resumes
+    events = await desk.published(office, topics.ORDER_TRANSITIONED, "order.transitioned", booking_id=kept["id"], count=5)
+    assert (events[-1]["transition"], events[-1]["from_state"], events[-1]["to_state"]) == ("resume", "on-hold", "manual-follow-up")
+    assert events[-1]["booking"]["technician_id"] == kept["technician_id"]

@@ -1,4 +1,4 @@
-"""The words of My pages: every text the pages show is in the gettext catalogs and translated in
+"""The words of My pages and online booking: every text the pages show is in the gettext catalogs and translated in
 every language, and dates read as each language writes them."""
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ PACKAGE = Path(page_texts.__file__).parent
 
 def _texts_in_the_code() -> set[str]:
     found = extract_from_dir(
-        PACKAGE, method_map=[("my_pages.py", "python"), ("templates/**.html", "jinja2.ext.babel_extract")],
+        PACKAGE, method_map=[("my_pages.py", "python"), ("online_booking.py", "python"), ("templates/**.html", "jinja2.ext.babel_extract")],
         keywords={"_": None, "N_": None, "gettext_in": (2,)},
     )
     return {message for _, _, message, _, _ in found}

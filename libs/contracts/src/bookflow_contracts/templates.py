@@ -25,14 +25,18 @@ class TemplateSpec:
 TEMPLATES: dict[str, TemplateSpec] = {
     spec.key: spec
     for spec in (
-        TemplateSpec("booking-notice", "service", ("service", "starts_at", "place", "my_pages_url", "my_pages_short_url", "booking_id"),
-                     "A1: the notice letter with time, place and the link to My pages (short and typeable on paper)."),
+        TemplateSpec("booking-notice", "service", ("service", "starts_at", "place", "my_pages_url", "my_pages_short_url", "booking_id",
+                                                   "extra_info", "needs_confirmation"),
+                     "A1: the notice letter with time, place, extra information and the link to My pages (short and typeable "
+                     "on paper); `needs_confirmation` is true only where the customer must confirm or rebook (the "
+                     "confirmation flow), false where My pages only shows the booking."),
         TemplateSpec("confirm-reminder", "service", ("service", "starts_at", "my_pages_url", "cancel_at", "booking_id"),
                      "A3: SMS reminder to confirm or rebook, with the link and when the booking is otherwise cancelled."),
         TemplateSpec("booking-released", "service", ("service", "starts_at", "booking_id"),
                      "A4: the unconfirmed booking was cancelled at the deadline."),
-        TemplateSpec("order-letter", "service", ("service", "starts_at", "place", "booking_code", "reply_number", "booking_id"),
-                     "B2: letter booking of a work order, with the booking code and how to reply."),
+        TemplateSpec("order-letter", "service", ("service", "starts_at", "place", "booking_code", "reply_number", "booking_id",
+                                                 "extra_info"),
+                     "B2: letter booking of a work order, with the booking code, how to reply and extra information."),
         TemplateSpec("booking-reminder", "service", ("service", "starts_at", "booking_code", "reply_number", "booking_id"),
                      "B4: no answer in time; reminder to answer with the code."),
         TemplateSpec("appointment-reminder", "service", ("service", "starts_at", "place", "booking_id"),

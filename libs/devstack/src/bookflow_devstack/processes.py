@@ -149,9 +149,9 @@ class Stack:
         return self.log_dir.parent / "letters"
 
     def _links(self, name: str) -> dict[str, str]:
-        """Where a service finds the others it calls over HTTP, and where it keeps files."""
-        if name == "booking" and "notification" in self.ports:
-            return {"BOOKFLOW_BOOKING_NOTIFICATION_URL": f"http://127.0.0.1:{self.ports['notification']}"}
+        """Where a service keeps files, and the public addresses it links to (no service calls another over HTTP)."""
+        if name == "booking" and "checkin" in self.ports:
+            return {"BOOKFLOW_BOOKING_CHECKIN_PUBLIC_URL": f"http://127.0.0.1:{self.ports['checkin']}"}
         if name == "notification":
             return {"BOOKFLOW_NOTIFICATION_LETTERS_DIR": str(self.letters_dir)}
         return {}

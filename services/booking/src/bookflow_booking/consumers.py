@@ -1,8 +1,13 @@
-"""Where messages enter the booking service: timers handed back and customers' replies."""
+"""Where messages enter the booking service: timers handed back, customers' replies, the
+delivery status of every message to a customer (the communication log), the commands check-in
+and recall send, and what happened at check-in."""
 from functools import partial
 
 from bookflow_booking import handlers
-from bookflow_contracts import ReminderDue, ReplyReceived, topics
+from bookflow_contracts import (
+    AddWorkLine, AutoBook, ChangeCustomerContact, CheckinAnswered, CommentSharedWithMechanics, NotificationStatusChanged, ReminderDue,
+    ReplyReceived, topics,
+)
 from bookflow_runtime.consumer import Consumer
 
 
@@ -10,4 +15,14 @@ def consumers(deps: handlers.Deps) -> list[Consumer]:
     return [
         Consumer(name="reminders", topic=topics.REMINDER_DUE, handlers={ReminderDue: partial(handlers.reminder_due, deps=deps)}),
         Consumer(name="replies", topic=topics.REPLY_RECEIVED, handlers={ReplyReceived: partial(handlers.reply_received, deps=deps)}),
+        Consumer(name="communication-log", topic=topics.NOTIFICATION_STATUS,
+                 handlers={NotificationStatusChanged: handlers.record_notification_status}),
+        Consumer(name="commands", topic=topics.BOOKING_COMMANDS, handlers={
+            ChangeCustomerContact: partial(handlers.change_customer_contact, deps=deps),
+            AddWorkLine: partial(handlers.add_work_line, deps=deps),
+            AutoBook: partial(handlers.auto_book, deps=deps),
+        }),
+        Consumer(name="checkin", topic=topics.CHECKIN_EVENTS, handlers={
+            CheckinAnswered: handlers.checkin_answered, CommentSharedWithMechanics: handlers.comment_shared,
+        }),
     ]

@@ -5,31 +5,39 @@ Flow A (seed 000, confirmation flow):  unconfirmed -> confirmed | cancelled (reb
 Flow B (seed 002, letter booking):     planned -> ready-for-print -> awaiting-response
                                         -> ready-for-execution | manual-follow-up <-> on-hold
 Flow "none":                           booked
+Every flow ends:                       completed | no-show | cancelled | deleted (kept, flagged, never active)
 """
 from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from pydantic import TypeAdapter
 
-from bookflow_contracts import BOOKING_STATES
+from bookflow_contracts import BOOKING_STATES, ENDED_STATES
 from bookflow_contracts import WORK_LIST_STATES as CONTRACT_WORK_LIST_STATES
 from bookflow_contracts import (
     Address,
     BookingCreated,
+    BookingSnapshot,
     CancelTimersWithPrefix,
+    CatalogService,
+    CatalogUpdated,
     CustomerSnapshot,
+    CustomerUpdated,
     Message,
     OrderTransitioned,
     SendNotification,
     SetTimer,
+    Subject,
     TenantUpdated,
     WithdrawNotifications,
+    WorkLine,
     booking_key,
 )
 
@@ -46,6 +54,8 @@ MANUAL_FOLLOW_UP = "manual-follow-up"
 ON_HOLD = "on-hold"
 CANCELLED = "cancelled"
 COMPLETED = "completed"
+NO_SHOW = "no-show"
+DELETED = "deleted"
 
 STATES = BOOKING_STATES  # named in the contracts, so consumers of order.transitioned know them
 WORK_LIST_STATES = CONTRACT_WORK_LIST_STATES
@@ -74,7 +84,8 @@ def _to(target: str, *sources: str) -> dict[str, str]:
     return {s: target for s in sources}
 
 
-_ACTIVE = tuple(s for s in STATES if s != CANCELLED)
+_ACTIVE = tuple(s for s in STATES if s not in ENDED_STATES)
+"""States a booking can still move on from; cancelled, completed, no-show and deleted are ends."""
 TRANSITIONS: dict[str, Transition] = {
     t.name: t
     for t in (
@@ -82,6 +93,10 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("rebook", _to(CANCELLED, UNCONFIRMED, CONFIRMED, BOOKED)),  # A2: the old booking of a rebooking
         Transition("release", _to(CANCELLED, UNCONFIRMED)),  # A4: still unconfirmed at the deadline
         Transition("cancel", _to(CANCELLED, *_ACTIVE)),
+        Transition("complete", _to(COMPLETED, *_ACTIVE)),  # the visit took place (E4: "completed")
+        Transition("no-show", _to(NO_SHOW, *_ACTIVE)),  # the customer did not come, or was not home (E4)
+        # Deleted by staff: kept and flagged, never shown as active (E4: "deleted"); a mistake, so from any state.
+        Transition("delete", _to(DELETED, *(s for s in STATES if s != DELETED))),
         Transition("lock", _to(READY_FOR_PRINT, PLANNED)),  # B1
         Transition("print-letter", _to(AWAITING_RESPONSE, READY_FOR_PRINT)),  # B2 (PC_TRANSITION_PRINTED)
         Transition("send-booking-sms", _to(AWAITING_RESPONSE, READY_FOR_PRINT)),  # B2 by SMS instead of letter
@@ -192,19 +207,85 @@ def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 # --- customers and bookings ------------------------------------------------------------------
 
 
+class InvalidCustomer(ValueError):
+    """Customer details that break a rule (a phone number that is none); the message says which."""
+
+
+CONSENT_SOURCES = ("staff", "my-pages", "check-in")
+CUSTOMER_FIELDS = ("name", "phone", "email", "language", "preferred_channel", "address", "customer_number")
+"""What `customer.updated` names when it changes (besides `marketing_consent`)."""
+
+
 @dataclass(frozen=True)
 class Customer:
+    """One customer of one tenant, the same for every booking of theirs."""
+
     id: uuid.UUID
     name: str
     phone: str | None
     email: str | None
     language: str | None
+    preferred_channel: str | None = None  # sms, email or letter (X3); the others are fallbacks
+    address: Address | None = None  # postal address, for letters
+    customer_number: str | None = None  # the business's own number for the customer
+    marketing_consent: bool | None = None  # None: never recorded
+    consent_changed_at: datetime | None = None
+    consent_source: str | None = None  # staff, my-pages, check-in
 
     def snapshot(self, address: Address | None = None) -> CustomerSnapshot:
+        """As messages carry it; `address` is where a letter goes when the customer has no postal address."""
         return CustomerSnapshot(
-            customer_id=self.id, name=self.name, phone=self.phone, email=self.email,
-            language=self.language, address=address,
+            customer_id=self.id, name=self.name, phone=self.phone, email=self.email, language=self.language,
+            preferred_channel=self.preferred_channel, address=self.address or address, customer_number=self.customer_number,
         )
+
+
+def changed_fields(before: Customer, after: Customer) -> list[str]:
+    """Which of the customer's fields differ, as `customer.updated` names them."""
+    changed = [f for f in CUSTOMER_FIELDS if getattr(before, f) != getattr(after, f)]
+    if before.marketing_consent != after.marketing_consent:
+        changed.append("marketing_consent")
+    return changed
+
+
+def with_consent(customer: Customer, consent: bool, source: str, at: datetime) -> Customer:
+    """The customer with consent given or withdrawn (when and how); unchanged when it already was."""
+    if customer.marketing_consent is consent:
+        return customer
+    return replace(customer, marketing_consent=consent, consent_changed_at=at, consent_source=source)
+
+
+def customer_updated(customer: Customer, changed: list[str], *, actor: str, request_id: uuid.UUID | None = None) -> CustomerUpdated:
+    """`customer.updated`: the customer as they are now, what changed (empty: new) and who changed it."""
+    return CustomerUpdated(
+        customer=customer.snapshot(), marketing_consent=customer.marketing_consent, consent_changed_at=customer.consent_changed_at,
+        consent_source=customer.consent_source, changed_fields=changed, actor=actor, request_id=request_id,
+    )
+
+
+# Where a tenant's customers give national numbers (070-123 45 67), its time zone tells which
+# country they are read in (as the notification service reads them); numbers with a country
+# code need none.
+_REGION_OF_ZONE = {
+    "Europe/Stockholm": "SE", "Europe/Oslo": "NO", "Europe/Copenhagen": "DK", "Europe/Amsterdam": "NL",
+    "Europe/Helsinki": "FI", "Europe/Brussels": "BE", "Europe/Berlin": "DE", "Europe/London": "GB", "Atlantic/Reykjavik": "IS",
+}
+
+
+def e164(raw: str | None, time_zone: str) -> str | None:
+    """A phone number in E.164 form (+46701234567), national numbers read in the tenant's
+    country; None for none; InvalidCustomer for what is not a phone number."""
+    if raw is None or not raw.strip():
+        return None
+    region = _REGION_OF_ZONE.get(time_zone)
+    hint = "" if region or raw.lstrip().startswith(("+", "00")) else " (give it with its country code, such as +46)"
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidCustomer(f"{raw!r} is not a phone number{hint}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidCustomer(f"{raw!r} is not a valid phone number{hint}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @dataclass(frozen=True)
@@ -228,10 +309,28 @@ class Booking:
     rebooked_from: uuid.UUID | None = None
     hold_until: date | None = None
     short_code: str | None = None  # the typeable key of the short My pages link, /l/<code> (letters)
+    work_lines: tuple[WorkLine, ...] = ()  # the planned work (C2)
+    subject: Subject | None = None  # what the work is on: a vehicle, a meter, a chart
+    extra_info: str | None = None  # printed on the notice (A1)
+    source: str = "staff"  # staff, my-pages-rebook, online-booking, book-again, recall-auto-book (D5, E4)
+    source_ref: str | None = None  # the reminder, recall or booking that made it
 
     @property
     def estimate(self) -> timedelta:
         return self.ends_at - self.starts_at
+
+    def snapshot(self) -> BookingSnapshot:
+        """The booking as other services keep it, carried by every `order.transitioned`."""
+        return BookingSnapshot(
+            booking_id=self.id, customer_id=self.customer.id, service=self.service, starts_at=self.starts_at,
+            ends_at=self.ends_at, technician_id=self.technician_id, state=self.state, flow=self.flow,
+            version=self.version, source=self.source,
+        )
+
+
+VIA = {"my-pages-rebook": "via My pages rebooking", "online-booking": "via online booking",
+       "book-again": "via book-again reminder", "recall-auto-book": "via recall auto-book"}
+"""How staff see where a booking came from (D5: "via book-again reminder")."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +349,9 @@ class Slot:
 def new_booking(tenant: Tenant, customer: Customer, service: str, starts_at: datetime, ends_at: datetime,
                 place: Address | None, *, now: datetime, technician_id: uuid.UUID | None = None,
                 slot_id: uuid.UUID | None = None, sequence: int | None = None, rebooked_from: uuid.UUID | None = None,
-                flow: str | None = None, record_only: bool = False) -> Booking:
+                flow: str | None = None, record_only: bool = False, work_lines: Sequence[WorkLine] = (),
+                subject: Subject | None = None, extra_info: str | None = None, source: str = "staff",
+                source_ref: str | None = None) -> Booking:
     """A new booking in the first state of the tenant's flow.
 
     A booking must start in the future: a notice and "confirm or it will be cancelled" for a
@@ -265,12 +366,13 @@ def new_booking(tenant: Tenant, customer: Customer, service: str, starts_at: dat
     elif starts_at < now:
         raise InvalidBooking(f"the booking starts in the past ({starts_at.isoformat()}); to record a visit that "
                              "took place without messaging the customer, send record_only: true")
-    if not (customer.phone or customer.email or (place and place.street)):
+    if not (customer.phone or customer.email or (place and place.street) or (customer.address and customer.address.street)):
         raise InvalidBooking("the customer needs a phone number, an e-mail address or a postal address")
     flow = flow or tenant.flow
     state = COMPLETED if record_only else FIRST_STATE[flow]
     return Booking(uuid.uuid4(), tenant.id, customer, service, starts_at, ends_at, place, state, flow,
-                   technician_id, sequence, slot_id, rebooked_from=rebooked_from, short_code=new_short_code())
+                   technician_id, sequence, slot_id, rebooked_from=rebooked_from, short_code=new_short_code(),
+                   work_lines=tuple(work_lines), subject=subject, extra_info=extra_info, source=source, source_ref=source_ref)
 
 
 def missing_for_letter(booking: Booking) -> list[str]:
@@ -398,20 +500,40 @@ def still_meant(booking: Booking, payload: Mapping) -> bool:
     return booking.state == payload.get("state") and booking.version == payload.get("version")
 
 
+def reachable(customer: Customer, place: Address | None) -> dict[str, bool]:
+    """Which channels can reach the customer at all: a phone, an e-mail address, a postal address."""
+    postal = customer.address or place
+    return {"sms": bool(customer.phone), "email": bool(customer.email), "letter": bool(postal and postal.street)}
+
+
+def channel_order(customer: Customer, place: Address | None, tenant: Tenant, fallbacks: Iterable[str]) -> list[str]:
+    """The channels to try, in order (X3): the customer's preferred channel first, then the
+    other channels of `fallbacks` (the template's own order, among the tenant's channels) that
+    reach the customer. A template that makes sense on one channel only (an order letter, a
+    booking SMS) passes just that one, and keeps it. When nothing reaches the customer, the
+    order stays, and the notification service says why each channel failed."""
+    fallbacks = list(fallbacks)
+    usable = [c for c in fallbacks if c in tenant.channels] or fallbacks
+    preferred = customer.preferred_channel
+    order = ([preferred] if preferred in usable else []) + [c for c in usable if c != preferred]
+    can = reachable(customer, place)
+    return [c for c in order if can[c]] or order
+
+
 def notification(booking: Booking, template: str, channels: Iterable[str], data: dict, *, tenant: Tenant,
                  valid_until: datetime | None = None) -> SendNotification:
-    """Ask for `template`; the key makes the same step of the same version send once.
+    """Ask for `template` by the channels it may go by (`channel_order`: preferred first); the
+    key makes the same step of the same version send once.
 
     Every request names the booking version it was asked for (`regarding_version`), so the
     withdrawal the next state change publishes stops it while it waits (issue 9, finding 1), and
     carries `valid_until`, after which it serves no purpose: by default the appointment's start
     (a notice, a reminder or a confirmation of a visit that has begun tells the customer nothing
     they can act on); requests with an earlier deadline of their own pass it."""
-    channels = list(channels)
     return SendNotification(
         idempotency_key=f"booking:{booking.id}:v{booking.version}:{template}",
         customer=booking.customer.snapshot(booking.place),
-        channels=[c for c in channels if c in tenant.channels] or channels,
+        channels=channel_order(booking.customer, booking.place, tenant, channels),
         template_key=template,
         data={"service": booking.service, "starts_at": booking.starts_at.isoformat(), "booking_id": str(booking.id), **data},
         booking_id=booking.id,
@@ -438,10 +560,14 @@ def place_text(place: Address | None) -> str:
 
 
 def created_event(booking: Booking) -> BookingCreated:
+    """`booking.created`: the customer (their id is the same for all their bookings), the work,
+    what it is on, the extra information, and where the booking came from."""
     return BookingCreated(
         booking_id=booking.id, customer=booking.customer.snapshot(booking.place), service=booking.service,
         starts_at=booking.starts_at, ends_at=booking.ends_at, place=booking.place, state=booking.state,
-        resource_id=booking.technician_id, flow=booking.flow,
+        resource_id=booking.technician_id, flow=booking.flow, booking_version=booking.version,
+        work_lines=list(booking.work_lines), subject=booking.subject, extra_info=booking.extra_info,
+        source=booking.source, source_ref=booking.source_ref, rebooked_from=booking.rebooked_from,
     )
 
 
@@ -449,12 +575,16 @@ def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, m
     """What a booking asks for when it enters its state by `transition` (or by creation). A
     completed booking (a visit staff recorded after the fact) asks for nothing."""
     place = place_text(booking.place)
-    if booking.state == COMPLETED:
+    if booking.state in ENDED_STATES and transition not in ("release",):
         return []
     if booking.state in (UNCONFIRMED, BOOKED) and transition in ("create", "reschedule"):
+        # `needs_confirmation`: only a booking the customer must confirm asks "confirm or rebook" (A1);
+        # in a tenant without the confirmation flow My pages only shows the booking and lets it be moved.
         notice = notification(booking, "booking-notice", ("letter", "sms", "email") if booking.state == UNCONFIRMED
                               else tenant.channels, {"place": place, "my_pages_url": my_pages_url,
-                                                     "my_pages_short_url": short_link(my_pages_url, booking)}, tenant=tenant)
+                                                     "my_pages_short_url": short_link(my_pages_url, booking),
+                                                     "needs_confirmation": booking.state == UNCONFIRMED,
+                                                     "extra_info": booking.extra_info}, tenant=tenant)
         if booking.state == BOOKED:
             return [notice]
         reminder_at = max(shift(booking.starts_at, -tenant.reminder_before, tenant.zone), now)
@@ -462,7 +592,8 @@ def on_entry(booking: Booking, tenant: Tenant, transition: str, now: datetime, m
     if transition in ("print-letter", "send-booking-sms"):
         letter = transition == "print-letter"
         wait = tenant.letter_response_time if letter else tenant.sms_response_time
-        data = {"place": place, "booking_code": booking.booking_code, "reply_number": tenant.reply_number or ""}
+        data = {"place": place, "booking_code": booking.booking_code, "reply_number": tenant.reply_number or "",
+                "extra_info": booking.extra_info}
         # "Reply with the code" serves until the answer is due: then a person calls instead (B4).
         return [notification(booking, "order-letter", ["letter"] if letter else ["sms"], data, tenant=tenant,
                              valid_until=now + wait),
@@ -492,7 +623,7 @@ def step(booking: Booking, tenant: Tenant, transition: str, *, actor: str, reaso
     target = next_state(booking.state, transition)
     after = replace(booking, state=target, version=booking.version + 1, **changes)
     event = OrderTransitioned(booking_id=booking.id, from_state=booking.state, to_state=target,
-                              transition=transition, actor=actor, reason=reason)
+                              transition=transition, actor=actor, reason=reason, booking=after.snapshot())
     messages: list[Message] = [CancelTimersWithPrefix(prefix=timer_prefix(booking.id)), withdrawal(after, transition)]
     messages += on_entry(after, tenant, transition, now, my_pages_url)
     return Step(after, event, messages)
@@ -512,3 +643,43 @@ def reminder_due(booking: Booking, tenant: Tenant, kind: str, due_at: datetime, 
 def appointment_reminder(booking: Booking, tenant: Tenant) -> SendNotification:
     """B6: the day before the appointment."""
     return notification(booking, "appointment-reminder", ["sms", "email"], {"place": place_text(booking.place)}, tenant=tenant)
+
+
+# --- the service catalog ---------------------------------------------------------------------
+
+
+def catalog_updated(tenant_id: str, services: Iterable[CatalogService]) -> CatalogUpdated:
+    """The whole catalog, so that a consumer keeps it by replacing what it had."""
+    return CatalogUpdated(tenant_id=tenant_id, services=list(services))
+
+
+def line_from_catalog(line: WorkLine, known: CatalogService | None) -> WorkLine:
+    """A planned work line with what the catalog knows filled in where staff left it out."""
+    if known is None:
+        return line
+    return line.model_copy(update={
+        "description": line.description or known.name,
+        "price_incl_vat": line.price_incl_vat if line.price_incl_vat is not None else known.price_incl_vat,
+        "vat_rate": line.vat_rate if line.vat_rate is not None else known.vat_rate,
+        "article_number": line.article_number or (known.article_numbers[0] if known.article_numbers else None),
+    })
+
+
+# --- a technician's day ----------------------------------------------------------------------
+
+
+def make_room(taken: Sequence[tuple[uuid.UUID, int]], position: int) -> dict[uuid.UUID, int]:
+    """B7 "order within the technician's day": the order goes to `position`; if another order of
+    that day has it, that one and every later one that would collide move one down (gaps absorb
+    the shift). `taken` is the day's other orders as (id, sequence). Returns the new sequences
+    of the orders that move."""
+    moved: dict[uuid.UUID, int] = {}
+    occupied = position  # the last sequence now taken
+    for booking_id, sequence in sorted(taken, key=lambda t: t[1]):
+        if sequence < position:
+            continue
+        if sequence > occupied:  # a gap: nothing further collides
+            break
+        occupied += 1
+        moved[booking_id] = occupied
+    return moved

@@ -13,17 +13,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_booking import commands, domain, storage
-from bookflow_contracts import CustomerUpdated, Envelope, ReminderDue, ReplyReceived, SetTimer, timer_owner
+from bookflow_contracts import (
+    AddWorkLine, AutoBook, BookingCommandApplied, BookingCommandRefused, CatalogService, ChangeCustomerContact, CheckinAnswered,
+    CommentSharedWithMechanics, Envelope, Message, NotificationStatusChanged, ReminderDue, ReplyReceived, SetTimer, WorkLine,
+    timer_owner,
+)
 from bookflow_runtime import outbox
 from bookflow_runtime.auth import LinkInvalid, read_link, sign_link
-from bookflow_runtime.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Undeliverable
+from bookflow_runtime.errors import BookflowError, Conflict, InvalidInput, NotFound, TooManyRequests, Undeliverable
+from bookflow_runtime.inputs import Email
 
 _log = logging.getLogger(__name__)
 MY_PAGES = "my-pages"
+ONLINE_BOOKING = "online-booking"
+"""The purpose of the signed links to online booking the recall service makes (book-again, D2)."""
 
 
 class TransitionRefused(Conflict):
@@ -39,6 +46,16 @@ class SlotTaken(Conflict):
 class InvalidRequest(InvalidInput):
     code = "invalid-booking"
     title = "The booking cannot be made like this"
+
+
+class InvalidCustomer(InvalidInput):
+    code = "invalid-customer"
+    title = "The customer's details are not valid"
+
+
+class CustomerNumberTaken(Conflict):
+    code = "customer-number-taken"
+    title = "Another customer has this customer number"
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -66,6 +83,7 @@ class Deps:
     link_secret: str
     public_url: str
     link_days: int = 180
+    online_booking_days: int = 90
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def my_pages_url(self, booking: domain.Booking) -> str:
@@ -83,6 +101,23 @@ class Deps:
         except (KeyError, ValueError, TypeError) as exc:
             raise LinkInvalid("the link is not valid") from exc
 
+    def read_online_booking_link(self, token: str) -> OnlineBookingLink:
+        """Whom, for which service and from which reminder a link to online booking is (D2), as
+        the recall service signed it: `{"t": tenant, "c": customer, "s": service, "src": source,
+        "r": reminder}`; LinkInvalid if tampered with, for something else or expired."""
+        data = read_link(self.link_secret, ONLINE_BOOKING, token, self.online_booking_days * 86400)
+        try:
+            source = str(data.get("src") or "online-booking")
+            if source not in ("book-again", "online-booking"):
+                raise ValueError(source)
+            service, reference = str(data["s"]), data.get("r")
+            if not 0 < len(service) <= 100 or (reference is not None and len(str(reference)) > 200):
+                raise ValueError(service)
+            return OnlineBookingLink(str(data["t"]), uuid.UUID(str(data["c"])), service, source,
+                                     str(reference) if reference is not None else None)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise LinkInvalid("the link is not valid") from exc
+
     def address_key(self, address: str) -> str:
         """A client address as kept for rate limits: keyed with the link secret, never as is."""
         return hmac.new(self.link_secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
@@ -92,6 +127,15 @@ class Deps:
 class MyPagesLink:
     tenant_id: str
     booking_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class OnlineBookingLink:
+    tenant_id: str
+    customer_id: uuid.UUID
+    service: str
+    source: str  # book-again (D5) or online-booking
+    reminder_id: str | None  # the book-again reminder the link came in, kept as the booking's source_ref
 
 
 async def _publish(session: AsyncSession, tenant_id: str, messages) -> None:
@@ -176,22 +220,169 @@ async def open_slot(session: AsyncSession, deps: Deps, tenant_id: str, command: 
     return await _once(session, deps, tenant_id, idempotency_key, "open-slot", command, make)
 
 
+# --- customers --------------------------------------------------------------------------------
+
+
+async def must_find_customer(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID, *, lock: bool = True) -> domain.Customer:
+    """The customer, locked for a change; NotFound also for another tenant's customer."""
+    found = await storage.customer(session, tenant_id, customer_id, lock=lock)
+    if found is None:
+        raise NotFound(f"no customer {customer_id}")
+    return found
+
+
+def _phone(raw: str | None, tenant: domain.Tenant) -> str | None:
+    try:
+        return domain.e164(raw, tenant.time_zone)
+    except domain.InvalidCustomer as exc:
+        raise InvalidCustomer(str(exc)) from exc
+
+
+def _customer_from(command: commands.CustomerIn, tenant: domain.Tenant, now: datetime) -> domain.Customer:
+    new = domain.Customer(
+        uuid.uuid4(), command.name, _phone(command.phone, tenant), command.email, command.language,
+        preferred_channel=command.preferred_channel, address=command.address.address() if command.address else None,
+        customer_number=command.customer_number,
+    )
+    return domain.with_consent(new, command.marketing_consent, "staff", now) if command.marketing_consent is not None else new
+
+
+def _edited(customer: domain.Customer, command: commands.EditCustomer | commands.CustomerIn, tenant: domain.Tenant,
+            now: datetime, *, given: set[str] | None = None) -> domain.Customer:
+    """The customer with the fields the command gives (`null` clears, the name excepted)."""
+    given = command.model_fields_set if given is None else given
+    changes: dict[str, object] = {}
+    for name in ("email", "language", "preferred_channel", "customer_number"):
+        if name in given:
+            changes[name] = getattr(command, name)
+    if "name" in given and command.name:
+        changes["name"] = command.name
+    if "phone" in given:
+        changes["phone"] = _phone(command.phone, tenant)
+    if "address" in given:
+        changes["address"] = command.address.address() if command.address else None
+    after = replace(customer, **changes)
+    if "marketing_consent" in given and command.marketing_consent is not None:
+        after = domain.with_consent(after, command.marketing_consent, "staff", now)
+    return after
+
+
+async def _number_free(session: AsyncSession, tenant_id: str, number: str | None, besides: uuid.UUID | None = None) -> None:
+    if number is None:
+        return
+    holder = await storage.customer_by_number(session, tenant_id, number)
+    if holder is not None and holder.id != besides:
+        raise CustomerNumberTaken(f"customer {holder.id} has the customer number {number!r}")
+
+
+async def save_customer_change(session: AsyncSession, tenant_id: str, before: domain.Customer, after: domain.Customer, *,
+                               actor: str, request_id: uuid.UUID | None = None) -> list[str]:
+    """Store a changed customer and publish `customer.updated` naming what changed; nothing when
+    nothing did. Returns the changed fields."""
+    changed = domain.changed_fields(before, after)
+    if changed:
+        if "customer_number" in changed:
+            await _number_free(session, tenant_id, after.customer_number, besides=after.id)
+        await storage.save_customer(session, after)
+        await outbox.put(session, domain.customer_updated(after, changed, actor=actor, request_id=request_id), tenant_id=tenant_id)
+    return changed
+
+
+async def _add_customer(session: AsyncSession, tenant_id: str, customer: domain.Customer, *, actor: str) -> domain.Customer:
+    await _number_free(session, tenant_id, customer.customer_number)
+    await storage.add_customer(session, tenant_id, customer)
+    await outbox.put(session, domain.customer_updated(customer, [], actor=actor), tenant_id=tenant_id)  # a new customer
+    return customer
+
+
+async def create_customer(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.CustomerIn, *, actor: str,
+                          idempotency_key: str | None = None) -> uuid.UUID:
+    """Staff add a customer; announced as `customer.updated` with no changed fields (new)."""
+    tenant = await _tenant(session, tenant_id)
+
+    async def make() -> uuid.UUID:
+        return (await _add_customer(session, tenant_id, _customer_from(command, tenant, deps.clock()), actor=actor)).id
+
+    return await _once(session, deps, tenant_id, idempotency_key, "create-customer", command, make)
+
+
+async def edit_customer(session: AsyncSession, deps: Deps, tenant_id: str, customer_id: uuid.UUID, command: commands.EditCustomer, *,
+                        actor: str) -> uuid.UUID:
+    """Staff change a customer's contact details, language, preferred channel or consent; every
+    change is published as `customer.updated` with the fields it changed."""
+    tenant = await _tenant(session, tenant_id)
+    before = await must_find_customer(session, tenant_id, customer_id)
+    await save_customer_change(session, tenant_id, before, _edited(before, command, tenant, deps.clock()), actor=actor)
+    return customer_id
+
+
+async def _customer_for_booking(session: AsyncSession, deps: Deps, tenant: domain.Tenant, command: commands.CreateBooking, *,
+                                actor: str) -> domain.Customer:
+    """The customer a booking is for: the one named, the one with the given customer number
+    (brought up to date with the details given), or a new one."""
+    if command.customer_id is not None:
+        return await must_find_customer(session, tenant.id, command.customer_id)
+    c = command.customer
+    assert c is not None
+    if c.customer_number is not None:
+        known = await storage.customer_by_number(session, tenant.id, c.customer_number, lock=True)
+        if known is not None:
+            given = {f for f in c.model_fields_set if getattr(c, f) is not None}
+            after = _edited(known, c, tenant, deps.clock(), given=given)
+            await save_customer_change(session, tenant.id, known, after, actor=actor)
+            return after
+    return await _add_customer(session, tenant.id, _customer_from(c, tenant, deps.clock()), actor=actor)
+
+
+# --- the service catalog ---------------------------------------------------------------------
+
+
+async def _publish_catalog(session: AsyncSession, tenant_id: str) -> None:
+    await outbox.put(session, domain.catalog_updated(tenant_id, await storage.catalog(session, tenant_id)), tenant_id=tenant_id)
+
+
+async def save_catalog_service(session: AsyncSession, tenant_id: str, service: str, command: commands.CatalogServiceIn) -> CatalogService:
+    """Add or change one service of the catalog; the whole catalog is published as `catalog.updated`."""
+    await _tenant(session, tenant_id)
+    await storage.lock_catalog(session, tenant_id)
+    entry = CatalogService(service=service, **command.model_dump())
+    await storage.save_catalog_service(session, tenant_id, entry)
+    await _publish_catalog(session, tenant_id)
+    return entry
+
+
+async def remove_catalog_service(session: AsyncSession, tenant_id: str, service: str) -> None:
+    """Take a service out of the catalog (bookings of it keep their lines); published as `catalog.updated`."""
+    await storage.lock_catalog(session, tenant_id)
+    if not await storage.remove_catalog_service(session, tenant_id, service):
+        raise NotFound(f"no service {service!r} in the catalog")
+    await _publish_catalog(session, tenant_id)
+
+
+async def _planned_lines(session: AsyncSession, tenant_id: str, lines: list[commands.WorkLineIn]) -> list[WorkLine]:
+    known = {s.service: s for s in await storage.catalog(session, tenant_id)} if lines else {}
+    return [domain.line_from_catalog(line.line(), known.get(line.service)) for line in lines]
+
+
 # --- creating and changing bookings ----------------------------------------------------------
 
 
 async def create_booking(session: AsyncSession, deps: Deps, tenant_id: str, command: commands.CreateBooking, *,
-                         idempotency_key: str | None = None) -> uuid.UUID:
+                         idempotency_key: str | None = None, actor: str = "staff") -> uuid.UUID:
     """Staff book a customer (A1, B1); the booking's id, also when the request is a retry."""
-    c = command.customer
     if command.record_only and command.reminder_at is not None:
         raise InvalidRequest("a recorded visit sends nothing and sets no timer: leave out reminder_at")
 
     async def make() -> uuid.UUID:
+        tenant = await _tenant(session, tenant_id)
+        customer = await _customer_for_booking(session, deps, tenant, command, actor=actor)
         booking = await _book(
-            session, deps, tenant_id, domain.Customer(uuid.uuid4(), c.name, c.phone, c.email, c.language), command.service,
+            session, deps, tenant_id, customer, command.service,
             command.starts_at, command.ends_at, command.place.address() if command.place else None,
             technician_id=command.technician_id, slot_id=command.slot_id, sequence=command.sequence,
             reminder_at=command.reminder_at, record_only=command.record_only,
+            work_lines=await _planned_lines(session, tenant_id, command.work_lines),
+            subject=command.subject.subject() if command.subject else None, extra_info=command.extra_info,
         )
         return booking.id
 
@@ -203,10 +394,12 @@ async def _book(
     starts_at: datetime | None, ends_at: datetime | None, place: domain.Address | None, *,
     technician_id: uuid.UUID | None = None, slot_id: uuid.UUID | None = None, sequence: int | None = None,
     reminder_at: datetime | None = None, rebooked_from: uuid.UUID | None = None, flow: str | None = None,
-    record_only: bool = False,
+    record_only: bool = False, work_lines: list[WorkLine] | tuple[WorkLine, ...] = (), subject=None,
+    extra_info: str | None = None, source: str = "staff", source_ref: str | None = None,
 ) -> domain.Booking:
-    """Store a new booking in a slot (a given free one, or its own), announce it, and start its
-    flow: the notice and the confirmation reminder (A1, A3), or wait to be locked (B1)."""
+    """Store a new booking of a stored customer in a slot (a given free one, or its own),
+    announce it, and start its flow: the notice and the confirmation reminder (A1, A3), or wait
+    to be locked (B1)."""
     tenant = await _tenant(session, tenant_id)
     if slot_id is not None:
         slot = await storage.slot(session, tenant_id, slot_id)
@@ -220,7 +413,8 @@ async def _book(
     try:
         booking = domain.new_booking(tenant, customer, service, starts_at, ends_at, place, now=now, technician_id=technician_id,
                                      slot_id=slot_id, sequence=sequence, rebooked_from=rebooked_from, flow=flow,
-                                     record_only=record_only)
+                                     record_only=record_only, work_lines=work_lines, subject=subject, extra_info=extra_info,
+                                     source=source, source_ref=source_ref)
     except domain.InvalidBooking as exc:
         raise InvalidRequest(str(exc)) from exc
     if slot_id is None:
@@ -236,21 +430,24 @@ async def _book(
     return booking
 
 
-async def edit_booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, command: commands.EditBooking, *,
+async def edit_booking(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, command: commands.EditBooking, *,
                        actor: str) -> uuid.UUID:
-    """Correct a booking's customer, place or service; a change of the customer's details is
+    """Correct a booking's customer, place, service, planned work, subject or extra information.
+    The customer is the one record all their bookings share: a change of their details is
     published as `customer.updated`, so the other services write to the right address."""
     booking = await must_find(session, tenant_id, booking_id)
     if command.customer is not None:
-        c = command.customer
-        customer = domain.Customer(booking.customer.id, c.name, c.phone, c.email, c.language)
-        changed = [f for f in ("name", "phone", "email", "language") if getattr(customer, f) != getattr(booking.customer, f)]
-        if changed:
-            await storage.save_customer(session, customer)
-            await outbox.put(session, CustomerUpdated(customer=customer.snapshot(), changed_fields=changed, actor=actor),
-                             tenant_id=tenant_id)
-    changes = {k: v for k, v in (("place", command.place.address() if command.place else None), ("service", command.service))
-               if v is not None}
+        tenant = await _tenant(session, tenant_id)
+        before = await must_find_customer(session, tenant_id, booking.customer.id)
+        await save_customer_change(session, tenant_id, before, _edited(before, command.customer, tenant, deps.clock()), actor=actor)
+    changes: dict[str, object] = {k: v for k, v in (("place", command.place.address() if command.place else None),
+                                                    ("service", command.service)) if v is not None}
+    if command.work_lines is not None:
+        changes["work_lines"] = tuple(await _planned_lines(session, tenant_id, command.work_lines))
+    if "subject" in command.model_fields_set:
+        changes["subject"] = command.subject.subject() if command.subject else None
+    if "extra_info" in command.model_fields_set:
+        changes["extra_info"] = command.extra_info
     if changes:
         await storage.save_booking(session, replace(booking, **changes))
     return booking_id
@@ -275,8 +472,9 @@ async def transition(
     await storage.save_booking(session, step.booking, state_reason=reason)
     if changes.keys() & {"starts_at", "ends_at", "technician_id"}:
         await storage.move_slot(session, step.booking)
-    if step.booking.state == domain.CANCELLED:
-        await storage.free_slot(session, step.booking, {"release": "released", "rebook": "rebooked"}.get(name, "cancelled"), now)
+    if step.booking.state in (domain.CANCELLED, domain.DELETED) and booking.state not in domain.ENDED_STATES:
+        freed = {"release": "released", "rebook": "rebooked", "delete": "deleted"}.get(name, "cancelled")
+        await storage.free_slot(session, step.booking, freed, now)
     await storage.add_history(session, booking.id, booking.state, step.booking.state, name, actor, reason, now)
     await outbox.put(session, step.transition, tenant_id=booking.tenant_id)
     await _publish(session, booking.tenant_id, step.messages)
@@ -307,14 +505,19 @@ async def rebook(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: 
         raise SlotTaken(f"slot {slot_id} is already booked")
     await transition(session, deps, old, "rebook", actor=actor, reason="rebooked")
     new = await _book(session, deps, tenant_id, old.customer, old.service, None, None, old.place, slot_id=slot_id,
-                      rebooked_from=old.id, flow=old.flow)
+                      rebooked_from=old.id, flow=old.flow, work_lines=old.work_lines, subject=old.subject,
+                      extra_info=old.extra_info, source="my-pages-rebook", source_ref=str(old.id))
     await storage.link_rebooking(session, old.id, new.id)
     return new
 
 
 async def reschedule(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, command: commands.Reschedule, *,
                      actor: str) -> uuid.UUID:
-    """B7: new start, estimate, technician and order within the technician's day, in the future."""
+    """B7: new start, estimate, technician and order within the technician's day, in the future.
+    A technician left out stays; `technician_id: null` unassigns. The order takes its place in
+    the technician's day (`domain.make_room`: orders at and after it move one down where they
+    would collide); without a `sequence` it goes last in that day, or keeps its place when
+    neither the day nor the technician changed."""
     if command.starts_at is None or command.ends_at is None:
         raise InvalidRequest("give starts_at and ends_at or estimate")
     if command.ends_at <= command.starts_at:
@@ -322,19 +525,43 @@ async def reschedule(session: AsyncSession, deps: Deps, tenant_id: str, booking_
     if command.starts_at < deps.clock():
         raise InvalidRequest(f"the new start is in the past ({command.starts_at.isoformat()})")
     booking = await must_find(session, tenant_id, booking_id)
-    await _known_technician(session, tenant_id, command.technician_id)
-    await transition(session, deps, booking, "reschedule", actor=actor, reason=command.reason, starts_at=command.starts_at,
-                     ends_at=command.ends_at, technician_id=command.technician_id, sequence=command.sequence)
+    tenant = await _tenant(session, tenant_id)
+    technician_id = command.technician_id if "technician_id" in command.model_fields_set else booking.technician_id
+    await _known_technician(session, tenant_id, technician_id)
+    sequence = await _place_in_day(session, tenant, booking, technician_id, command.starts_at, command.sequence)
+    await transition(session, deps, booking, "reschedule", actor=actor, reason=command.reason, tenant=tenant,
+                     starts_at=command.starts_at, ends_at=command.ends_at, technician_id=technician_id, sequence=sequence)
     return booking_id
+
+
+async def _place_in_day(session: AsyncSession, tenant: domain.Tenant, booking: domain.Booking, technician_id: uuid.UUID | None,
+                        starts_at: datetime, sequence: int | None) -> int | None:
+    """The booking's place in its technician's (local) day, making room for it (B7)."""
+    if technician_id is None:
+        return sequence
+    day = starts_at.astimezone(tenant.zone).date()
+    same_day = technician_id == booking.technician_id and day == booking.starts_at.astimezone(tenant.zone).date()
+    if sequence is None and same_day:
+        return booking.sequence
+    start, end = domain.local_day_bounds(day, tenant.zone)
+    others = await storage.sequences_of_day(session, tenant.id, technician_id, start, end, besides=booking.id)
+    placed = [(i, s) for i, s in others if s is not None]
+    if sequence is None:
+        return max((s for _, s in placed), default=-1) + 1 if placed else None
+    await storage.set_sequences(session, domain.make_room(placed, sequence))
+    return sequence
 
 
 async def put_on_hold(session: AsyncSession, deps: Deps, tenant_id: str, booking_id: uuid.UUID, command: commands.PutOnHold, *,
                       actor: str) -> uuid.UUID:
-    """B7: the customer is away until about `back_around`; another or no technician."""
+    """B7: the customer is away until about `back_around`; another technician, or none when
+    `technician_id` is sent as null; left out, the technician stays."""
     booking = await must_find(session, tenant_id, booking_id)
-    await _known_technician(session, tenant_id, command.technician_id)
-    await transition(session, deps, booking, "put-on-hold", actor=actor, reason=command.reason,
-                     hold_until=command.back_around, technician_id=command.technician_id)
+    changes: dict[str, object] = {"hold_until": command.back_around}
+    if "technician_id" in command.model_fields_set:
+        await _known_technician(session, tenant_id, command.technician_id)
+        changes["technician_id"] = command.technician_id
+    await transition(session, deps, booking, "put-on-hold", actor=actor, reason=command.reason, **changes)
     return booking_id
 
 
@@ -429,16 +656,53 @@ async def open_link(session: AsyncSession, deps: Deps, token: str, client_addres
     """The booking a My pages link opens, or None when the link is not valid (the attempt is
     counted against the client's address). An address with `LINK_FAILURES_ALLOWED` bad links
     in `LINK_WINDOW` is told to wait (429), whatever it sends (issue 10, finding 5)."""
+    return await _read_link_limited(session, deps, client_address, lambda: deps.read_my_pages_link(token))
+
+
+async def _read_link_limited(session: AsyncSession, deps: Deps, client_address: str, read: Callable[[], object]):
+    """`read()` of a customer's link, refusing an address that sent too many bad ones (429);
+    None, counted against the address, when the link is not valid."""
     address, now = deps.address_key(client_address), deps.clock()
     failures, earliest = await storage.failed_links_since(session, address, now - LINK_WINDOW)
     if failures >= LINK_FAILURES_ALLOWED and earliest is not None:
         wait = max(1, int((earliest + LINK_WINDOW - now).total_seconds()) + 1)
         raise TooManyLinkAttempts(f"{failures} links that were not valid came from your address: try again in {wait} s", retry_after=wait)
     try:
-        return deps.read_my_pages_link(token)
+        return read()
     except LinkInvalid:
         await storage.add_failed_link(session, address, now)
         return None
+
+
+async def open_online_booking_link(session: AsyncSession, deps: Deps, token: str, client_address: str) -> OnlineBookingLink | None:
+    """What a link to online booking offers (D2), or None when it is not valid; limited like My pages links."""
+    return await _read_link_limited(session, deps, client_address, lambda: deps.read_online_booking_link(token))
+
+
+class NotBookableOnline(Conflict):
+    code = "not-bookable-online"
+    title = "The service cannot be booked online"
+
+
+async def book_online(session: AsyncSession, deps: Deps, link: OnlineBookingLink, slot_id: uuid.UUID) -> domain.Booking:
+    """D2, D5: the customer books a free time of the service the link offers; the booking is
+    marked with the link's source ("via book-again reminder") and the reminder it came from.
+    A link books once: used again, it gives the booking it made."""
+    customer = await must_find_customer(session, link.tenant_id, link.customer_id)
+    if link.reminder_id is not None:
+        made = await storage.booking_from_source(session, link.tenant_id, link.customer_id, link.source, link.reminder_id)
+        if made is not None:
+            return made
+    offered = await storage.catalog_service(session, link.tenant_id, link.service)
+    if offered is not None and not offered.bookable_online:
+        raise NotBookableOnline(f"{link.service} cannot be booked online")
+    slot = await storage.slot(session, link.tenant_id, slot_id)
+    if slot is None or slot.service != link.service or slot.starts_at <= deps.clock():
+        raise NotFound(f"no slot {slot_id} for {link.service}")
+    if slot.booking_id is not None:
+        raise SlotTaken(f"slot {slot_id} is already booked")
+    return await _book(session, deps, link.tenant_id, customer, link.service, None, None, None, slot_id=slot_id,
+                       source=link.source, source_ref=link.reminder_id)
 
 
 # --- messages from other services ------------------------------------------------------------
@@ -519,3 +783,165 @@ async def reply_received(session: AsyncSession, event: ReplyReceived, envelope: 
         session, reply_id=event.reply_id, tenant_id=envelope.tenant_id, booking_id=booking.id if booking else None,
         sender=event.sender, text=event.text, code=reply.code if reply else None, outcome=outcome, received_at=event.received_at,
     )
+
+
+async def record_notification_status(session: AsyncSession, event: NotificationStatusChanged, envelope: Envelope) -> None:
+    """The communication log (A6, X4) as the booking service keeps it: every message to a
+    customer with its channel, status, times and cost, from `notification.status`, with no
+    question asked of the notification service."""
+    await _known_tenant(session, envelope, f"status of message {event.message_id}")
+    await storage.record_message_status(
+        session, envelope.tenant_id, message_id=event.message_id, booking_id=event.booking_id, customer_id=event.customer_id,
+        channel=event.channel, template_key=event.template_key, status=event.status, at=event.at, reason=event.reason,
+        provider=event.provider, segments=event.segments, cost=event.cost, currency=event.currency,
+    )
+
+
+
+# --- commands from check-in and recall (booking.commands) -------------------------------------
+
+
+async def _answered_before(session: AsyncSession, tenant_id: str, command: ChangeCustomerContact | AddWorkLine | AutoBook) -> bool:
+    """True when this request id was answered already: the same answer is published again (the
+    sender may be asking because it missed it), and nothing is applied twice."""
+    previous = await storage.applied_result(session, tenant_id, command.request_id)
+    if previous is None:
+        return False
+    answer = (BookingCommandApplied if previous["applied"] else BookingCommandRefused).model_validate(previous["answer"])
+    await outbox.put(session, answer, tenant_id=tenant_id)
+    return True
+
+
+async def _answer(session: AsyncSession, tenant_id: str, command: ChangeCustomerContact | AddWorkLine | AutoBook,
+                  answer: BookingCommandApplied | BookingCommandRefused) -> None:
+    await storage.remember_result(session, tenant_id, command.request_id, command.message_type,
+                                  {"applied": isinstance(answer, BookingCommandApplied), "answer": answer.model_dump(mode="json")})
+    await outbox.put(session, answer, tenant_id=tenant_id)
+
+
+def _refused(command: Message, code: str, reason: str, *, customer_id: uuid.UUID | None = None,
+             booking_id: uuid.UUID | None = None) -> BookingCommandRefused:
+    return BookingCommandRefused(request_id=command.request_id, command=command.message_type, customer_id=customer_id,
+                                 booking_id=booking_id, reason_code=code, reason=reason[:500])
+
+
+_EMAIL = TypeAdapter(Email)
+_WHO = {"check-in": "check-in", "my-pages": "customer"}
+
+
+async def change_customer_contact(session: AsyncSession, command: ChangeCustomerContact, envelope: Envelope, *, deps: Deps) -> None:
+    """C3: the customer changed phone, e-mail or preferred channel at check-in. Applied to the
+    customer record, published as `customer.updated` (actor `check-in`, with the request id), and
+    written in the customer's and the booking's communication log."""
+    tenant = await _known_tenant(session, envelope, f"contact change {command.request_id}")
+    if await _answered_before(session, tenant.id, command):
+        return
+    before = await storage.customer(session, tenant.id, command.customer_id, lock=True)
+    if before is None:
+        await _answer(session, tenant.id, command, _refused(command, "not-found", f"no customer {command.customer_id}",
+                                                            customer_id=command.customer_id, booking_id=command.booking_id))
+        return
+    try:
+        phone = domain.e164(command.phone, tenant.time_zone) if command.phone else before.phone
+        email = _EMAIL.validate_python(command.email) if command.email else before.email
+    except (domain.InvalidCustomer, ValidationError) as exc:
+        reason = str(exc) if isinstance(exc, domain.InvalidCustomer) else f"{command.email!r} is not an e-mail address"
+        await _answer(session, tenant.id, command, _refused(command, "invalid", reason, customer_id=before.id, booking_id=command.booking_id))
+        return
+    after = replace(before, phone=phone, email=email, preferred_channel=command.preferred_channel or before.preferred_channel)
+    actor = _WHO[command.source]
+    changed = await save_customer_change(session, tenant.id, before, after, actor=actor, request_id=command.request_id)
+    values = {name: (getattr(after, name)) for name in changed}
+    where = "at check-in" if command.source == "check-in" else "on My pages"
+    text = f"the customer changed {', '.join(changed)} {where}" if changed else f"the customer confirmed their contact details {where}"
+    await storage.add_log_entry(session, tenant.id, kind="contact-change", at=envelope.occurred_at, text=text, customer_id=after.id,
+                                booking_id=command.booking_id, details={"changed": values, "request_id": str(command.request_id)},
+                                dedupe_key=f"request:{command.request_id}")
+    await _answer(session, tenant.id, command, BookingCommandApplied(
+        request_id=command.request_id, command=command.message_type, customer_id=after.id, booking_id=command.booking_id))
+
+
+async def add_work_line(session: AsyncSession, command: AddWorkLine, envelope: Envelope, *, deps: Deps) -> None:
+    """C5: an intervention or an accepted optional service becomes a work line of the booking;
+    the same line (by its id) or the same request is added once."""
+    await _known_tenant(session, envelope, f"work line {command.request_id}")
+    if await _answered_before(session, envelope.tenant_id, command):
+        return
+    booking = await storage.booking(session, envelope.tenant_id, command.booking_id, lock=True)
+    if booking is None:
+        answer: BookingCommandApplied | BookingCommandRefused = _refused(command, "not-found", f"no booking {command.booking_id}",
+                                                                         booking_id=command.booking_id)
+    elif booking.state in (domain.CANCELLED, domain.DELETED, domain.NO_SHOW):
+        answer = _refused(command, "not-allowed", f"the booking is {booking.state}", customer_id=booking.customer.id,
+                          booking_id=booking.id)
+    else:
+        if command.line.line_id not in {line.line_id for line in booking.work_lines}:
+            await storage.save_booking(session, replace(booking, work_lines=(*booking.work_lines, command.line)))
+        answer = BookingCommandApplied(request_id=command.request_id, command=command.message_type, customer_id=booking.customer.id,
+                                       booking_id=booking.id)
+    await _answer(session, envelope.tenant_id, command, answer)
+
+
+async def auto_book(session: AsyncSession, command: AutoBook, envelope: Envelope, *, deps: Deps) -> None:
+    """E4: book the customer into the first free slot of the service in the window, following
+    the tenant's flow (a notice, and in the confirmation flow the customer confirms), marked
+    `recall-auto-book` with the recall as `source_ref`. The slot is claimed with `SKIP LOCKED`,
+    so two requests at once never get the same one; none free is refused as `no-free-slot`."""
+    tenant = await _known_tenant(session, envelope, f"auto-book {command.request_id}")
+    if await _answered_before(session, tenant.id, command):
+        return
+    customer = await storage.customer(session, tenant.id, command.customer_id, lock=True)
+    answer: BookingCommandApplied | BookingCommandRefused
+    if customer is None:
+        answer = _refused(command, "not-found", f"no customer {command.customer_id}", customer_id=command.customer_id)
+    elif command.search_until <= command.search_from:
+        answer = _refused(command, "invalid", "the window ends before it starts", customer_id=customer.id)
+    else:
+        slot = await storage.claim_free_slot(session, tenant.id, command.service, after=max(command.search_from, deps.clock()),
+                                             before=command.search_until)
+        if slot is None:
+            answer = _refused(command, "no-free-slot", f"no free time for {command.service} between "
+                              f"{command.search_from.isoformat()} and {command.search_until.isoformat()}", customer_id=customer.id)
+        else:
+            try:
+                async with session.begin_nested():  # a refusal leaves nothing of the attempt behind
+                    booking = await _book(session, deps, tenant.id, customer, command.service, None, None, None, slot_id=slot.id,
+                                          source="recall-auto-book", source_ref=command.source_ref)
+                answer = BookingCommandApplied(request_id=command.request_id, command=command.message_type, customer_id=customer.id,
+                                               booking_id=booking.id, starts_at=booking.starts_at)
+            except BookflowError as exc:
+                answer = _refused(command, "invalid", exc.detail, customer_id=customer.id)
+    await _answer(session, tenant.id, command, answer)
+
+
+# --- what happened at check-in (checkin.events) ------------------------------------------------
+
+
+async def checkin_answered(session: AsyncSession, event: CheckinAnswered, envelope: Envelope) -> None:
+    """C2, C4: the customer sent the check-in page; written in the booking's and the customer's
+    communication log as it happens."""
+    await _known_tenant(session, envelope, f"check-in of booking {event.booking_id}")
+    booking = await storage.booking(session, envelope.tenant_id, event.booking_id)
+    if booking is None:
+        _log.warning("check-in answered for booking %s, which the tenant does not have", event.booking_id)
+        return
+    parts = [f"accepted {', '.join(event.accepted_services)}" if event.accepted_services else "",
+             f"asked to be contacted about {', '.join(event.contact_requests)}" if event.contact_requests else "",
+             f"{event.comments} comment{'s' if event.comments != 1 else ''}" if event.comments else ""]
+    text = "the customer answered the check-in" + (": " + "; ".join(p for p in parts if p) if any(parts) else "")
+    await storage.add_log_entry(session, envelope.tenant_id, kind="check-in", at=event.answered_at, text=text, customer_id=booking.customer.id,
+                                booking_id=booking.id, details=event.model_dump(mode="json", include={"accepted_services", "contact_requests",
+                                                                                                       "comments"}),
+                                dedupe_key=f"checkin-answered:{envelope.event_id}")
+
+
+async def comment_shared(session: AsyncSession, event: CommentSharedWithMechanics, envelope: Envelope) -> None:
+    """C6: a check-in comment and its files made visible to mechanics (or hidden again), kept
+    for the technician's work list."""
+    await _known_tenant(session, envelope, f"comment {event.comment_id}")
+    if await storage.booking(session, envelope.tenant_id, event.booking_id) is None:
+        _log.warning("comment %s shared for booking %s, which the tenant does not have", event.comment_id, event.booking_id)
+        return
+    await storage.share_comment(session, envelope.tenant_id, booking_id=event.booking_id, comment_id=event.comment_id,
+                                visible=event.visible, subject=event.subject, description=event.description,
+                                files=[f.model_dump(mode="json") for f in event.files])

@@ -20,7 +20,10 @@ class BookingSettings(ServiceSettings):
     staff_token_private_key: str | None = Field(
         None, description="PEM private key (Ed25519) that signs staff tokens; only this service holds it.",
     )
-    notification_url: str = Field("http://127.0.0.1:8102", description="The notification service, for bookings' communication logs.")
+    checkin_public_url: str = Field("http://127.0.0.1:8105", description="The check-in service's public address: the technician's "
+                                    "work list links shared files to `<it>/tenants/{tenant}/files/{file_id}`.")
+    online_booking_link_days: int = Field(90, ge=1, le=3650, description="How long a link to online booking (from a book-again "
+                                          "reminder) stays valid.")
     my_pages_link_days: int = Field(180, ge=1, le=3650, description="How long a My pages link stays valid.")
 
     secrets: ClassVar[tuple[str, ...]] = (*ServiceSettings.secrets, "staff_token_private_key")

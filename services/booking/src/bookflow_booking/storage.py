@@ -13,11 +13,13 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_booking.domain import Booking, Customer, Slot, Tenant
-from bookflow_contracts import Address
+from bookflow_contracts import Address, CatalogService, Subject, WorkLine
 
 metadata = sa.MetaData()
 UUID = pg.UUID(as_uuid=True)
 Instant = sa.DateTime(timezone=True)
+# One schema, not two: these tables are what migrations/ make, index for index and constraint for
+# constraint; tests/test_storage_matches_migrations.py holds the two together (bookflow_runtime.migrations.drift).
 
 tenants = sa.Table(
     "tenants", metadata,
@@ -43,7 +45,7 @@ tenants = sa.Table(
 technicians = sa.Table(
     "technicians", metadata,
     sa.Column("id", UUID, primary_key=True),
-    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False, index=True),
     sa.Column("name", sa.Text, nullable=False),
 )
 
@@ -51,29 +53,43 @@ slots = sa.Table(
     "slots", metadata,
     sa.Column("id", UUID, primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("technician_id", UUID),
+    sa.Column("technician_id", UUID, sa.ForeignKey("technicians.id")),
     sa.Column("service", sa.Text, nullable=False),
     sa.Column("starts_at", Instant, nullable=False),
     sa.Column("ends_at", Instant, nullable=False),
-    sa.Column("booking_id", UUID),
+    sa.Column("booking_id", UUID, unique=True),
+    sa.CheckConstraint("ends_at > starts_at", name="slots_end_after_start"),
+    sa.Index("slots_free", "tenant_id", "service", "starts_at", postgresql_where=sa.text("booking_id IS NULL")),
 )
 
 customers = sa.Table(
     "customers", metadata,
     sa.Column("id", UUID, primary_key=True),
-    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False, index=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("phone", sa.Text),
+    sa.Column("phone", sa.Text),  # E.164
     sa.Column("email", sa.Text),
     sa.Column("language", sa.Text),
     sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
+    sa.Column("customer_number", sa.Text),  # the business's own number for the customer
+    sa.Column("street", sa.Text),  # postal address
+    sa.Column("postcode", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("preferred_channel", sa.Text),
+    sa.Column("marketing_consent", sa.Boolean),  # None: never recorded
+    sa.Column("consent_changed_at", Instant),
+    sa.Column("consent_source", sa.Text),  # staff, my-pages, check-in
+    sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("tenant_id", "customer_number", name="customers_tenant_number"),
+    sa.Index("customers_tenant_phone", "tenant_id", "phone"),
+    sa.Index("customers_tenant_email", "tenant_id", "email"),
 )
 
 bookings = sa.Table(
     "bookings", metadata,
     sa.Column("id", UUID, primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("customer_id", UUID, nullable=False),
+    sa.Column("customer_id", UUID, sa.ForeignKey("customers.id"), nullable=False),
     sa.Column("service", sa.Text, nullable=False),
     sa.Column("starts_at", Instant, nullable=False),
     sa.Column("ends_at", Instant, nullable=False),
@@ -81,25 +97,36 @@ bookings = sa.Table(
     sa.Column("postcode", sa.Text),
     sa.Column("city", sa.Text),
     sa.Column("state", sa.Text, nullable=False),
-    sa.Column("flow", sa.Text, nullable=False),
-    sa.Column("technician_id", UUID),
+    sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
+    sa.Column("flow", sa.Text, nullable=False, server_default="none"),
+    sa.Column("technician_id", UUID, sa.ForeignKey("technicians.id")),
     sa.Column("sequence", sa.Integer),
-    sa.Column("slot_id", UUID),
-    sa.Column("booking_code", sa.Text),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("rebooked_from", UUID),
-    sa.Column("rebooked_to", UUID),
+    sa.Column("slot_id", UUID, sa.ForeignKey("slots.id")),
+    sa.Column("booking_code", sa.Text, unique=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rebooked_from", UUID, sa.ForeignKey("bookings.id")),
+    sa.Column("rebooked_to", UUID, sa.ForeignKey("bookings.id")),
     sa.Column("hold_until", sa.Date),
     sa.Column("state_reason", sa.Text),
-    sa.Column("short_code", sa.Text, unique=True),
-    sa.Column("created_at", Instant, nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
+    sa.Column("short_code", sa.Text, unique=True),
+    sa.Column("work_lines", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),  # [WorkLine]
+    sa.Column("subject", pg.JSONB),  # Subject
+    sa.Column("extra_info", sa.Text),  # printed on the notice (A1)
+    sa.Column("source", sa.Text, nullable=False, server_default="staff"),
+    sa.Column("source_ref", sa.Text),
+    sa.CheckConstraint("ends_at > starts_at", name="bookings_ends_after_start"),
+    sa.Index("bookings_tenant_start", "tenant_id", "starts_at"),
+    sa.Index("bookings_tenant_state", "tenant_id", "state", "starts_at"),
+    sa.Index("bookings_technician_start", "technician_id", "starts_at"),
+    sa.Index("bookings_customer", "customer_id", "starts_at"),
+    sa.Index("bookings_source", "tenant_id", "source_ref"),
 )
 
 booking_history = sa.Table(
     "booking_history", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("booking_id", UUID, nullable=False),
+    sa.Column("booking_id", UUID, sa.ForeignKey("bookings.id"), nullable=False, index=True),
     sa.Column("from_state", sa.Text, nullable=False),
     sa.Column("to_state", sa.Text, nullable=False),
     sa.Column("transition", sa.Text, nullable=False),
@@ -112,28 +139,30 @@ freed_slots = sa.Table(
     "freed_slots", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("slot_id", UUID, nullable=False),
-    sa.Column("booking_id", UUID, nullable=False),
+    sa.Column("slot_id", UUID, sa.ForeignKey("slots.id"), nullable=False),
+    sa.Column("booking_id", UUID, sa.ForeignKey("bookings.id"), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("freed_at", Instant, nullable=False),
+    sa.Index("freed_slots_tenant", "tenant_id", "freed_at"),
 )
 
 replies = sa.Table(
     "replies", metadata,
     sa.Column("reply_id", UUID, primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("booking_id", UUID),
+    sa.Column("booking_id", UUID, sa.ForeignKey("bookings.id")),
     sa.Column("sender", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("code", sa.Text),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("received_at", Instant, nullable=False),
+    sa.Index("replies_tenant_unmatched", "tenant_id", "received_at", postgresql_where=sa.text("booking_id IS NULL")),
     sa.Index("replies_sender", "tenant_id", "sender", "received_at"),
 )
 
 reminders_received = sa.Table(
     "reminders_received", metadata,
-    sa.Column("booking_id", UUID, primary_key=True),
+    sa.Column("booking_id", UUID, sa.ForeignKey("bookings.id"), primary_key=True),
     sa.Column("timer_key", sa.Text, primary_key=True),
     sa.Column("due_at", Instant, primary_key=True),
     sa.Column("fired_at", Instant, nullable=False),
@@ -160,6 +189,88 @@ failed_links = sa.Table(
     sa.Index("failed_links_address", "address", "at"),
 )
 """My pages requests with a link that was not valid, by client address (keyed, not kept as is)."""
+
+catalog_services = sa.Table(
+    "catalog_services", metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("service", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("duration_minutes", sa.Integer, nullable=False),
+    sa.Column("price_incl_vat", sa.Numeric(12, 2)),
+    sa.Column("vat_rate", sa.Numeric(5, 4)),
+    sa.Column("article_numbers", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("link", sa.Text),
+    sa.Column("offered_at_checkin", sa.Boolean, nullable=False),
+    sa.Column("bookable_online", sa.Boolean, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
+)
+"""The tenant's service catalog (C2, D2, E5), published whole as `catalog.updated`."""
+
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("message_id", UUID, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("booking_id", UUID),
+    sa.Column("customer_id", UUID, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("template_key", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("status_at", Instant, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("provider", sa.Text),
+    sa.Column("segments", sa.Integer),
+    sa.Column("cost", sa.Numeric(12, 4)),
+    sa.Column("currency", sa.Text),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("sent_at", Instant),
+    sa.Column("delivered_at", Instant),
+    sa.Column("failed_at", Instant),
+    sa.Column("withdrawn_at", Instant),
+    sa.Column("history", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),  # [{status, at, reason}]
+    sa.Index("messages_booking", "booking_id", "created_at"),
+    sa.Index("messages_customer", "tenant_id", "customer_id", "created_at"),
+)
+"""The communication log's messages (A6, X4): a projection of `notification.status`, one row per message."""
+
+log_entries = sa.Table(
+    "log_entries", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("customer_id", UUID),
+    sa.Column("booking_id", UUID),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("dedupe_key", sa.Text, unique=True),
+    sa.Index("log_entries_customer", "tenant_id", "customer_id", "at"),
+    sa.Index("log_entries_booking", "booking_id", "at"),
+)
+"""The communication log's other entries: contact changes other services asked for, check-ins answered."""
+
+shared_comments = sa.Table(
+    "shared_comments", metadata,
+    sa.Column("comment_id", UUID, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("booking_id", UUID, nullable=False, index=True),
+    sa.Column("visible", sa.Boolean, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("files", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("updated_at", Instant, nullable=False, server_default=sa.func.now()),
+)
+"""Check-in comments shared with mechanics (C6), shown on the technician's work list while visible."""
+
+applied_requests = sa.Table(
+    "applied_requests", metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("request_id", UUID, primary_key=True),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("result", pg.JSONB, nullable=False),  # the answer published, to repeat for the same request
+    sa.Column("at", Instant, nullable=False, server_default=sa.func.now()),
+)
+"""Commands on `booking.commands` by request id: the same request twice is applied once and answered alike."""
 
 # --- tenants ---------------------------------------------------------------------------------
 
@@ -215,6 +326,17 @@ async def slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID) -> Slo
     return slot_of(row) if row else None
 
 
+async def claim_free_slot(session: AsyncSession, tenant_id: str, service: str, *, after: datetime, before: datetime) -> Slot | None:
+    """The first free slot of `service` starting in [after, before), locked for this transaction;
+    a slot another transaction is claiming is skipped (`SKIP LOCKED`), so two at once never get
+    the same one (E4 auto-book)."""
+    query = (sa.select(slots).where(slots.c.tenant_id == tenant_id, slots.c.service == service, slots.c.booking_id.is_(None),
+                                    slots.c.starts_at >= after, slots.c.starts_at < before)
+             .order_by(slots.c.starts_at, slots.c.id).limit(1).with_for_update(skip_locked=True))
+    row = (await session.execute(query)).mappings().first()
+    return slot_of(row) if row else None
+
+
 async def take_slot(session: AsyncSession, tenant_id: str, slot_id: uuid.UUID, booking_id: uuid.UUID) -> bool:
     """Give a free slot to a booking; False when the slot does not exist or is taken."""
     taken = await session.execute(
@@ -244,33 +366,95 @@ async def move_slot(session: AsyncSession, booking: Booking) -> None:
 
 
 async def add_booking(session: AsyncSession, booking: Booking) -> None:
-    c, place = booking.customer, booking.place or Address()
-    new_customer = pg.insert(customers).values(
-        id=c.id, tenant_id=booking.tenant_id, name=c.name, phone=c.phone, email=c.email, language=c.language)
-    await session.execute(new_customer.on_conflict_do_nothing())  # a rebooking keeps its customer
+    """Store a new booking of a stored customer."""
+    place = booking.place or Address()
     await session.execute(sa.insert(bookings).values(
-        id=booking.id, tenant_id=booking.tenant_id, customer_id=c.id, service=booking.service,
+        id=booking.id, tenant_id=booking.tenant_id, customer_id=booking.customer.id, service=booking.service,
         starts_at=booking.starts_at, ends_at=booking.ends_at, state=booking.state, flow=booking.flow,
         street=place.street, postcode=place.postcode, city=place.city, technician_id=booking.technician_id,
         sequence=booking.sequence, slot_id=booking.slot_id, booking_code=booking.booking_code,
         version=booking.version, rebooked_from=booking.rebooked_from, short_code=booking.short_code,
+        work_lines=_lines_json(booking.work_lines), subject=booking.subject.model_dump(mode="json") if booking.subject else None,
+        extra_info=booking.extra_info, source=booking.source, source_ref=booking.source_ref,
     ))
 
 
+def _lines_json(lines) -> list[dict]:
+    return [line.model_dump(mode="json") for line in lines]
+
+
 async def save_booking(session: AsyncSession, booking: Booking, **extra: Any) -> None:
-    """Write the booking's changeable fields (state, time, technician, code, hold, place) back."""
+    """Write the booking's changeable fields (state, time, technician, code, hold, place, work) back."""
     place = booking.place or Address()
     await session.execute(sa.update(bookings).where(bookings.c.id == booking.id).values(
         state=booking.state, version=booking.version, starts_at=booking.starts_at, ends_at=booking.ends_at,
         technician_id=booking.technician_id, sequence=booking.sequence, booking_code=booking.booking_code,
         hold_until=booking.hold_until, street=place.street, postcode=place.postcode, city=place.city,
-        service=booking.service, updated_at=sa.func.now(), **extra,
+        service=booking.service, work_lines=_lines_json(booking.work_lines),
+        subject=booking.subject.model_dump(mode="json") if booking.subject else None, extra_info=booking.extra_info,
+        updated_at=sa.func.now(), **extra,
     ))
+
+
+async def set_sequences(session: AsyncSession, sequences: dict[uuid.UUID, int]) -> None:
+    """Orders moved down within a technician's day to make room (B7)."""
+    for booking_id, sequence in sequences.items():
+        await session.execute(sa.update(bookings).where(bookings.c.id == booking_id).values(sequence=sequence))
+
+
+async def sequences_of_day(session: AsyncSession, tenant_id: str, technician_id: uuid.UUID, starts_from: datetime,
+                           starts_before: datetime, *, besides: uuid.UUID) -> list[tuple[uuid.UUID, int | None]]:
+    """The technician's other live orders of a day, with their places in it, locked."""
+    query = (sa.select(bookings.c.id, bookings.c.sequence)
+             .where(bookings.c.tenant_id == tenant_id, bookings.c.technician_id == technician_id,
+                    bookings.c.starts_at >= starts_from, bookings.c.starts_at < starts_before, bookings.c.id != besides,
+                    bookings.c.state.notin_(ENDED)).order_by(bookings.c.id).with_for_update())
+    return [(r.id, r.sequence) for r in await session.execute(query)]
+
+
+# --- customers -------------------------------------------------------------------------------
+
+_CUSTOMER_COLUMNS = ("name", "phone", "email", "language", "preferred_channel", "customer_number", "marketing_consent",
+                     "consent_changed_at", "consent_source")
+
+
+def _customer_values(c: Customer) -> dict[str, Any]:
+    address = c.address or Address()
+    return {f: getattr(c, f) for f in _CUSTOMER_COLUMNS} | {"street": address.street, "postcode": address.postcode, "city": address.city}
+
+
+async def add_customer(session: AsyncSession, tenant_id: str, customer: Customer) -> None:
+    await session.execute(sa.insert(customers).values(id=customer.id, tenant_id=tenant_id, **_customer_values(customer)))
 
 
 async def save_customer(session: AsyncSession, customer: Customer) -> None:
     await session.execute(sa.update(customers).where(customers.c.id == customer.id).values(
-        name=customer.name, phone=customer.phone, email=customer.email, language=customer.language))
+        **_customer_values(customer), updated_at=sa.func.now()))
+
+
+def customer_of(row: Any, prefix: str = "") -> Customer:
+    """A customer from a row of `customers` (or of a query that labels its columns with `prefix`)."""
+    r = {k: row[prefix + k] for k in ("id", *_CUSTOMER_COLUMNS, "street", "postcode", "city")}
+    address = Address(street=r["street"], postcode=r["postcode"], city=r["city"]) if (r["street"] or r["postcode"] or r["city"]) else None
+    return Customer(r["id"], r["name"], r["phone"], r["email"], r["language"], preferred_channel=r["preferred_channel"],
+                    address=address, customer_number=r["customer_number"], marketing_consent=r["marketing_consent"],
+                    consent_changed_at=r["consent_changed_at"], consent_source=r["consent_source"])
+
+
+async def customer(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID, *, lock: bool = False) -> Customer | None:
+    """The tenant's customer (locked for a change when `lock`), or None, also for another tenant's."""
+    query = sa.select(customers).where(customers.c.id == customer_id, customers.c.tenant_id == tenant_id)
+    row = (await session.execute(query.with_for_update() if lock else query)).mappings().first()
+    return customer_of(row) if row else None
+
+
+async def customer_by_number(session: AsyncSession, tenant_id: str, number: str, *, lock: bool = False) -> Customer | None:
+    query = sa.select(customers).where(customers.c.tenant_id == tenant_id, customers.c.customer_number == number)
+    row = (await session.execute(query.with_for_update() if lock else query)).mappings().first()
+    return customer_of(row) if row else None
+
+
+# --- bookings, read ---------------------------------------------------------------------------
 
 
 def address_of(row: Any) -> Address | None:
@@ -282,19 +466,25 @@ def address_of(row: Any) -> Address | None:
 
 def booking_of(row: Any) -> Booking:
     return Booking(
-        id=row["id"], tenant_id=row["tenant_id"],
-        customer=Customer(row["customer_id"], row["name"], row["phone"], row["email"], row["language"]),
+        id=row["id"], tenant_id=row["tenant_id"], customer=customer_of(row, "cust_"),
         service=row["service"], starts_at=row["starts_at"], ends_at=row["ends_at"], place=address_of(row), state=row["state"],
         flow=row["flow"], technician_id=row["technician_id"], sequence=row["sequence"], slot_id=row["slot_id"],
         booking_code=row["booking_code"], version=row["version"], rebooked_from=row["rebooked_from"],
         hold_until=row["hold_until"], short_code=row["short_code"],
+        work_lines=tuple(WorkLine.model_validate(line) for line in row["work_lines"] or ()),
+        subject=Subject.model_validate(row["subject"]) if row["subject"] else None, extra_info=row["extra_info"],
+        source=row["source"], source_ref=row["source_ref"],
     )
 
 
 def with_customer() -> sa.Select:
-    """Bookings joined with their customers' name and contact details."""
-    return sa.select(bookings, customers.c.name, customers.c.phone, customers.c.email, customers.c.language).join(
-        customers, customers.c.id == bookings.c.customer_id)
+    """Bookings joined with their customers (columns `cust_<name>`; `name`, `phone`, `email`
+    and `language` also as they are)."""
+    c = customers.c
+    return sa.select(
+        bookings, c.name, c.phone, c.email, c.language,
+        *(col.label(f"cust_{col.name}") for col in (c.id, *(getattr(c, f) for f in _CUSTOMER_COLUMNS), c.street, c.postcode, c.city)),
+    ).join(customers, customers.c.id == bookings.c.customer_id)
 
 
 async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None:
@@ -302,6 +492,16 @@ async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, 
     query = with_customer().where(bookings.c.id == booking_id, bookings.c.tenant_id == tenant_id)
     if lock:
         query = query.with_for_update(of=bookings)
+    row = (await session.execute(query)).mappings().first()
+    return booking_of(row) if row else None
+
+
+async def booking_from_source(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID, source: str,
+                              source_ref: str) -> Booking | None:
+    """The customer's live booking made through this source (a book-again link used before)."""
+    query = with_customer().where(bookings.c.tenant_id == tenant_id, bookings.c.customer_id == customer_id,
+                                  bookings.c.source == source, bookings.c.source_ref == source_ref,
+                                  bookings.c.state.notin_(("cancelled", "deleted"))).order_by(bookings.c.created_at.desc())
     row = (await session.execute(query)).mappings().first()
     return booking_of(row) if row else None
 
@@ -342,7 +542,17 @@ def filtered(query: sa.Select, tenant_id: str, *, states: tuple[str, ...] | None
         query = query.where(bookings.c.starts_at >= starts_from)
     if starts_before is not None:
         query = query.where(bookings.c.starts_at < starts_before)
-    return query.order_by(bookings.c.starts_at.cast(sa.Date), bookings.c.sequence.nulls_last(), bookings.c.starts_at)
+    return query.order_by(local_day(), bookings.c.sequence.nulls_last(), bookings.c.starts_at)
+
+
+ENDED = ("cancelled", "completed", "no-show", "deleted")
+
+
+def local_day() -> sa.ColumnElement:
+    """The calendar day a booking starts on in its tenant's zone (a 00:30 visit in Stockholm is
+    on that day, not on the UTC day before)."""
+    zone = sa.select(tenants.c.time_zone).where(tenants.c.id == bookings.c.tenant_id).correlate_except(tenants).scalar_subquery()
+    return sa.cast(sa.func.timezone(zone, bookings.c.starts_at), sa.Date)
 
 
 async def bookings_for_update(session: AsyncSession, tenant_id: str, ids: list[uuid.UUID]) -> list[Booking]:
@@ -446,3 +656,113 @@ async def forget_before(session: AsyncSession, *, keys_before: datetime, links_b
     """Drop idempotency keys and failed links older than they are needed."""
     await session.execute(sa.delete(idempotency_keys).where(idempotency_keys.c.created_at < keys_before))
     await session.execute(sa.delete(failed_links).where(failed_links.c.at < links_before))
+
+
+# --- the service catalog ---------------------------------------------------------------------
+
+_CATALOG_FIELDS = ("name", "duration_minutes", "price_incl_vat", "vat_rate", "article_numbers", "description", "link",
+                   "offered_at_checkin", "bookable_online")
+
+
+def catalog_service_of(row: Any) -> CatalogService:
+    return CatalogService(service=row["service"], **{f: row[f] for f in _CATALOG_FIELDS})
+
+
+async def catalog(session: AsyncSession, tenant_id: str) -> list[CatalogService]:
+    query = sa.select(catalog_services).where(catalog_services.c.tenant_id == tenant_id).order_by(catalog_services.c.service)
+    return [catalog_service_of(r) for r in (await session.execute(query)).mappings()]
+
+
+async def catalog_service(session: AsyncSession, tenant_id: str, service: str) -> CatalogService | None:
+    query = sa.select(catalog_services).where(catalog_services.c.tenant_id == tenant_id, catalog_services.c.service == service)
+    row = (await session.execute(query)).mappings().first()
+    return catalog_service_of(row) if row else None
+
+
+async def save_catalog_service(session: AsyncSession, tenant_id: str, entry: CatalogService) -> None:
+    values = {f: getattr(entry, f) for f in _CATALOG_FIELDS} | {"updated_at": sa.func.now()}
+    stmt = pg.insert(catalog_services).values(tenant_id=tenant_id, service=entry.service, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[catalog_services.c.tenant_id, catalog_services.c.service], set_=values))
+
+
+async def remove_catalog_service(session: AsyncSession, tenant_id: str, service: str) -> bool:
+    removed = await session.execute(sa.delete(catalog_services).where(
+        catalog_services.c.tenant_id == tenant_id, catalog_services.c.service == service).returning(catalog_services.c.service))
+    return removed.first() is not None
+
+
+async def lock_catalog(session: AsyncSession, tenant_id: str) -> None:
+    """Serialise changes of one tenant's catalog, so each `catalog.updated` is the catalog as committed."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"catalog:{tenant_id}", 0))))
+
+
+# --- the communication log -------------------------------------------------------------------
+
+_STATUS_TIMES = {"sent": "sent_at", "delivered": "delivered_at", "failed": "failed_at", "withdrawn": "withdrawn_at"}
+
+
+async def record_message_status(session: AsyncSession, tenant_id: str, *, message_id: uuid.UUID, booking_id: uuid.UUID | None,
+                                customer_id: uuid.UUID, channel: str, template_key: str | None, status: str, at: datetime,
+                                reason: str | None, provider: str | None, segments: int | None, cost: Any,
+                                currency: str | None) -> None:
+    """Keep a message's status (A6, X4). Statuses may come late or twice: the latest by time is
+    the message's status, every one is kept in its history once, and cost, provider and segments
+    stay once known."""
+    entry = {"status": status, "at": at.isoformat(), "reason": reason}
+    stamp = {_STATUS_TIMES[status]: at} if status in _STATUS_TIMES else {}
+    values = dict(message_id=message_id, tenant_id=tenant_id, booking_id=booking_id, customer_id=customer_id, channel=channel,
+                  template_key=template_key, status=status, status_at=at, reason=reason, provider=provider, segments=segments,
+                  cost=cost, currency=currency, created_at=at, history=[entry], **stamp)
+    stmt = pg.insert(messages).values(**values)
+    m, new = messages.c, stmt.excluded
+    newer = new.status_at >= m.status_at
+    seen = m.history.contains(new.history)
+    update = {
+        "status": sa.case((newer, new.status), else_=m.status),
+        "status_at": sa.func.greatest(m.status_at, new.status_at),
+        "reason": sa.case((newer, new.reason), else_=m.reason),
+        "channel": sa.case((newer, new.channel), else_=m.channel),
+        "provider": sa.func.coalesce(new.provider, m.provider),
+        "segments": sa.func.coalesce(new.segments, m.segments),
+        "cost": sa.func.coalesce(new.cost, m.cost),
+        "currency": sa.func.coalesce(new.currency, m.currency),
+        "template_key": sa.func.coalesce(m.template_key, new.template_key),
+        "booking_id": sa.func.coalesce(m.booking_id, new.booking_id),
+        "created_at": sa.func.least(m.created_at, new.created_at),
+        "history": sa.case((seen, m.history), else_=m.history.op("||")(new.history)),
+        **{column: sa.func.coalesce(getattr(m, column), getattr(new, column)) for column in _STATUS_TIMES.values()},
+    }
+    await session.execute(stmt.on_conflict_do_update(index_elements=[m.message_id], set_=update))
+
+
+async def add_log_entry(session: AsyncSession, tenant_id: str, *, kind: str, at: datetime, text: str,
+                        customer_id: uuid.UUID | None = None, booking_id: uuid.UUID | None = None,
+                        details: dict[str, Any] | None = None, dedupe_key: str | None = None) -> None:
+    """A line in the communication log besides messages; the same `dedupe_key` twice is kept once."""
+    stmt = pg.insert(log_entries).values(tenant_id=tenant_id, customer_id=customer_id, booking_id=booking_id, kind=kind, at=at,
+                                         text=text, details=details or {}, dedupe_key=dedupe_key)
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+# --- check-in comments shared with mechanics -------------------------------------------------
+
+
+async def share_comment(session: AsyncSession, tenant_id: str, *, booking_id: uuid.UUID, comment_id: uuid.UUID, visible: bool,
+                        subject: str, description: str, files: list[dict[str, Any]]) -> None:
+    values = dict(booking_id=booking_id, visible=visible, subject=subject, description=description, files=files, updated_at=sa.func.now())
+    stmt = pg.insert(shared_comments).values(comment_id=comment_id, tenant_id=tenant_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[shared_comments.c.comment_id], set_=values))
+
+
+# --- commands applied by request id ----------------------------------------------------------
+
+
+async def applied_result(session: AsyncSession, tenant_id: str, request_id: uuid.UUID) -> dict[str, Any] | None:
+    """The answer given to a command with this request id, or None when it is new."""
+    query = sa.select(applied_requests.c.result).where(applied_requests.c.tenant_id == tenant_id,
+                                                       applied_requests.c.request_id == request_id)
+    return (await session.execute(query)).scalar()
+
+
+async def remember_result(session: AsyncSession, tenant_id: str, request_id: uuid.UUID, command: str, result: dict[str, Any]) -> None:
+    await session.execute(pg.insert(applied_requests).values(tenant_id=tenant_id, request_id=request_id, command=command, result=result))
