@@ -231,8 +231,6 @@ async def _logged(garage: Garage, booking_id: str, template: str, status: str):
     return found or None
 
 
-@pytest.mark.xfail(strict=True, reason="booking's side of check-in (ChangeCustomerContact, AddWorkLine, checkin.events) is "
-                                       "built after booking's reshaping")
 async def test_booking_shows_what_the_customer_and_the_receptionist_did_at_check_in(stack: Stack, kafka):
     checked = await the_customer_checks_in(stack, kafka)
     garage, booking_id = checked.garage, checked.booking["id"]
@@ -248,11 +246,11 @@ async def test_booking_shows_what_the_customer_and_the_receptionist_did_at_check
     day = datetime.fromisoformat(checked.booking["starts_at"]).date().isoformat()
     work = await garage.call("GET", f"{garage.booking}/technicians/{checked.technician['id']}/work-list", params={"day": day})
     [visit] = [w for w in work if w["id"] == booking_id]
-    [shared] = visit["checkin_comments"]
+    [shared] = visit["shared_comments"]
     assert shared["subject"] == "Lampje motorstoring" and shared["files"][0]["name"] == "dashboard.jpg"
     # C3, C7: the communication log shows the contact change and the customer's answer.
-    log = json.dumps(await garage.log(booking_id))
-    assert "checkin.answered" in log and "+31687654321" in log
+    log = await garage.call("GET", f"{garage.booking}/bookings/{booking_id}/communication-log")
+    assert {"check-in", "contact-change"} <= {entry.get("kind") for entry in log} and "+31687654321" in json.dumps(log)
     # The check-in page shows booking's new work lines to the customer.
     checkin = await garage.checked_in(booking_id)
     assert {line["origin"] for line in checkin["work_lines"]} >= {"check-in-intervention", "check-in-optional-service"}
