@@ -8,7 +8,7 @@ from bookflow_checkin import MIGRATIONS
 from bookflow_checkin.app import create_app
 from bookflow_checkin.settings import CheckinSettings
 from bookflow_contracts import BookingCreated, CustomerSnapshot
-from bookflow_devstack.testing import envelope, new_tenant, running_service, wait_until
+from bookflow_devstack.testing import envelope, new_tenant, running_service, staff_headers, wait_until
 
 START = datetime(2027, 5, 12, 8, 0, tzinfo=UTC)
 
@@ -31,5 +31,18 @@ async def test_a_created_booking_becomes_an_appointment_of_its_tenant_only(setti
         assert await _appointments(client, new_tenant()) == []
 
 
+async def test_appointments_hold_customers_names_so_only_the_tenants_staff_see_them(settings):
+    tenant = new_tenant()
+    async with running_service(create_app, settings) as (_, client):
+        anonymous = await client.get(f"/tenants/{tenant}/appointments")
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
+        other = await client.get(f"/tenants/{tenant}/appointments", headers=staff_headers(new_tenant(), "administrator"))
+        assert other.status_code == 404
+        own = await client.get(f"/tenants/{tenant}/appointments", headers=staff_headers(tenant, "technician"))
+        assert own.status_code == 200 and own.json() == []
+
+
 async def _appointments(client, tenant):
-    return (await client.get(f"/tenants/{tenant}/appointments")).json()
+    response = await client.get(f"/tenants/{tenant}/appointments", headers=staff_headers(tenant))
+    assert response.status_code == 200, response.text
+    return response.json()
