@@ -16,9 +16,7 @@ import httpx
 import pytest
 
 from bookflow_devstack.infra import free_port, port_is_free
-from bookflow_devstack.testing import new_tenant, wait_until
-from bookflow_runtime import development
-from bookflow_runtime.auth import issue_staff_token
+from bookflow_devstack.testing import new_tenant, staff_headers, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -64,8 +62,8 @@ async def test_up_runs_all_five_services_on_embedded_defaults_and_ctrl_c_stops_e
         tenant = new_tenant()
         start = datetime.now(UTC) + timedelta(days=3)
         async with httpx.AsyncClient(timeout=5) as client:
-            token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, tenant, "front-desk")  # `up` runs in development mode
-            created = await client.post(f"http://127.0.0.1:{base}/tenants/{tenant}/bookings", headers={"Authorization": f"Bearer {token}"}, json={
+            staff = staff_headers(tenant)  # `up` runs in development mode: the development key signs
+            created = await client.post(f"http://127.0.0.1:{base}/tenants/{tenant}/bookings", headers=staff, json={
                 "customer": {"name": "Kari", "email": "kari@example.no", "language": "nb"}, "service": "hårklipp",
                 "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),
             })
