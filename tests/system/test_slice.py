@@ -75,7 +75,7 @@ async def test_a_booking_reaches_the_customer_and_its_reminder_comes_back(stack:
     assert datetime.fromisoformat(reminder["fired_at"]) >= reminder_at
     assert reminder["timer_key"] == f"booking:{booking['id']}:reminder"
 
-    appointments = await get_json(f"{stack.services['checkin'].url}/tenants/{tenant}/appointments")
+    appointments = await get_json(f"{stack.services['checkin'].url}/tenants/{tenant}/appointments", staff(tenant))
     assert [a["booking_id"] for a in appointments] == [booking["id"]]
 
     lines = [json.loads(line) for line in stack.services["notification"].log_path.read_text().splitlines() if line.startswith("{")]
@@ -134,7 +134,7 @@ async def test_a_malformed_booking_created_is_dead_lettered_while_the_bookings_a
     after = await post_booking(stack, tenant, booking_request("After"))
 
     async def both():
-        rows = await get_json(f"{stack.services['checkin'].url}/tenants/{tenant}/appointments")
+        rows = await get_json(f"{stack.services['checkin'].url}/tenants/{tenant}/appointments", staff(tenant))
         return {a["booking_id"] for a in rows} == {before["id"], after["id"]}
 
     await wait_until(both, what="both good bookings at check-in")
