@@ -65,7 +65,7 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.broker = kafka.BrokerWatch(settings.kafka_bootstrap_servers, topics.ALL, partitions=settings.topic_partitions,
-                                        replication=settings.topic_replication)
+                                        replication=settings.topic_replication, sentinel=kafka.sentinel_topic(settings.service_name))
         self._consumers: list[Consumer] = []
         self._subscriptions: list[Subscription] = []
         self._loops: list[BackgroundLoop] = []
