@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bookflow_runtime import development
 from bookflow_contracts import ReplyReceived
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import envelope, new_tenant, wait_until
+from bookflow_devstack.testing import OPERATOR, envelope, new_tenant, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -39,7 +38,7 @@ class Planner:
         tenant_id = new_tenant()
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.put(f"{stack.services['booking'].url}/tenants/{tenant_id}",
-                                        headers={"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}, json={"name": "Nettselskapet", **settings})
+                                        headers=OPERATOR, json={"name": "Nettselskapet", **settings})
         assert response.status_code == 200, response.text
         return cls(stack, tenant_id, response.json()["staff_token"])
 

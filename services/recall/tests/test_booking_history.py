@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bookflow_contracts import BookingCreated, CustomerSnapshot, topics
-from bookflow_devstack.testing import envelope, header, new_tenant, running_service, wait_until
+from bookflow_devstack.testing import envelope, header, new_tenant, running_service, staff_headers, wait_until
 from bookflow_recall import MIGRATIONS
 from bookflow_recall.app import create_app
 from bookflow_recall.settings import RecallSettings
@@ -36,7 +36,7 @@ async def test_each_booking_enters_the_customers_history_once_and_bad_messages_a
         await kafka.publish_envelope(envelope(first, tenant))  # a different event about the same booking
 
         async def history():
-            rows = (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings")).json()
+            rows = (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings", headers=staff_headers(tenant))).json()
             return rows if len(rows) == 2 else None
 
         rows = await wait_until(history, what="both bookings in the history")
@@ -45,3 +45,14 @@ async def test_each_booking_enters_the_customers_history_once_and_bad_messages_a
             [dead] = await reader.wait_for(lambda r: r.key == tenant.encode())
         assert header(dead, "dead-letter-consumer") == "recall.bookings"
         assert header(dead, "dead-letter-reason").startswith("undecodable")
+
+
+async def test_a_customers_history_is_shown_only_to_the_tenants_staff(settings):
+    tenant, path = new_tenant(), f"/customers/{uuid.uuid4()}/bookings"
+    async with running_service(create_app, settings) as (_, client):
+        anonymous = await client.get(f"/tenants/{tenant}{path}")
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
+        other = await client.get(f"/tenants/{tenant}{path}", headers=staff_headers(new_tenant(), "administrator"))
+        assert other.status_code == 404
+        own = await client.get(f"/tenants/{tenant}{path}", headers=staff_headers(tenant, "receptionist"))
+        assert own.status_code == 200 and own.json() == []

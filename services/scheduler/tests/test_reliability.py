@@ -11,7 +11,7 @@ import pytest
 from bookflow_contracts import SetTimer, encode, topics
 from bookflow_devstack.infra import free_port
 from bookflow_devstack.processes import ServiceProcess, service_env
-from bookflow_devstack.testing import envelope, envelope_of, header, new_tenant, wait_until
+from bookflow_devstack.testing import OPERATOR, envelope, envelope_of, header, new_tenant, wait_until
 from bookflow_scheduler import MIGRATIONS
 
 
@@ -35,7 +35,7 @@ async def set_timers(kafka, tenant: str, count: int, due_at: datetime) -> None:
 
 async def pending(service: ServiceProcess, tenant: str) -> int:
     async with httpx.AsyncClient() as client:
-        counts = (await client.get(f"{service.url}/timers/counts")).json()
+        counts = (await client.get(f"{service.url}/timers/counts", headers=OPERATOR)).json()
     return sum(c["count"] for c in counts if c["tenant_id"] == tenant and c["state"] == "pending")
 
 

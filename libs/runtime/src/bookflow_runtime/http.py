@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import asyncpg.exceptions
 import sqlalchemy.exc
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,7 +123,19 @@ _UNSTORABLE = (
 
 
 def _is(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    return isinstance(exc, kinds) or isinstance(getattr(exc, "orig", None), kinds) or isinstance(exc.__cause__, kinds)
+    """Whether `exc` is, wraps or was caused by one of `kinds`. SQLAlchemy wraps a driver's error
+    twice (DBAPIError → its adapted DBAPI error → asyncpg's), so the whole chain is looked at."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen or len(seen) > 16:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -147,10 +159,16 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 async def _correlate(request: Request, call_next: Callable) -> Response:
-    """Every request is a conversation: the caller's `X-Correlation-Id` (if it is a sane id), or a new one."""
+    """Every request is a conversation: the caller's `X-Correlation-Id` (if it is a sane id), or a new one.
+    An unexpected error is answered here, inside the conversation, so that the 500 names the
+    correlation id it was logged under (Starlette's last-resort handler runs outside it, and
+    re-raises, which logs every traceback twice)."""
     given = request.headers.get("x-correlation-id")
     with context.conversation(given if given and _SAFE_ID.match(given) else None) as conv:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 (answered as a Problem)
+            response = await _unexpected(request, exc)
     response.headers["X-Correlation-Id"] = conv.correlation_id
     return response
 
@@ -174,21 +192,35 @@ def create_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter], lifespan
     return app
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    service: str = Field(description="The service's short name.")
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    problems: list[str] = Field(description="Why the service is not ready; empty when it is.")
+    notes: list[str] = Field(description="Worth knowing though the service is ready, such as a broker that lost its topics.")
+
+
 def _operations_router(runtime: "ServiceRuntime") -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live", summary="The process is up")
-    async def live() -> dict:
-        return {"status": "ok", "service": runtime.settings.service_name}
+    async def live() -> Liveness:
+        return Liveness(status="ok", service=runtime.settings.service_name)
 
-    @router.get("/health/ready", summary="Database and broker answer, consumers run, topics are there")
-    async def ready() -> JSONResponse:
+    @router.get("/health/ready", summary="Database and broker answer, consumers run, topics are there",
+                responses={503: {"model": Readiness, "description": "Not ready: `problems` say why",
+                                 "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}}})
+    async def ready() -> Readiness:
         problems, notes = await runtime.health()
         status = 200 if not problems else 503
-        body = {"status": "ok" if status == 200 else "unavailable", "problems": problems, "notes": notes}
-        return JSONResponse(body, status, headers=None if status == 200 else {"Retry-After": "5"})
+        body = Readiness(status="ok" if status == 200 else "unavailable", problems=problems, notes=notes)
+        return JSONResponse(body.model_dump(), status, headers=None if status == 200 else {"Retry-After": "5"})  # type: ignore[return-value]
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The text exposition format."}})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

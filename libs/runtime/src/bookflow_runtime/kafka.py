@@ -120,19 +120,28 @@ async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, *, con
 
 
 SENTINEL_TOPIC = "bookflow.sentinel"
-"""Created with the other topics and touched by no producer or consumer, so nothing re-creates
-it by accident: when it is gone, the broker has lost its topics (a broker restarted without
-its data), not merely one topic."""
+"""Prefix of each service's sentinel topic (`bookflow.sentinel.<service>`), created with the
+other topics and touched by no producer or consumer, so nothing re-creates it by accident: when
+it is gone, the broker has lost its topics (a broker restarted without its data), not merely one
+topic. One per service, because the first service to notice re-creates every topic: with one
+shared sentinel, the others would find it back and never notice (seen in the broker-restart
+system test)."""
+
+
+def sentinel_topic(service: str) -> str:
+    return f"{SENTINEL_TOPIC}.{service}"
 
 
 class BrokerWatch:
-    """Looks at the broker every `every_seconds`: when the sentinel topic is gone the broker has
-    lost its data (topics, consumer groups, committed offsets). Logged loudly, counted, the
-    topics made again, and reported by readiness until they are back."""
+    """Looks at the broker every `every_seconds`: when this service's sentinel topic is gone the
+    broker has lost its data (topics, consumer groups, committed offsets). Logged loudly,
+    counted, the topics made again, and reported by readiness until they are back."""
 
-    def __init__(self, bootstrap_servers: str, names: Iterable[str], *, partitions: int, replication: int) -> None:
+    def __init__(self, bootstrap_servers: str, names: Iterable[str], *, partitions: int, replication: int,
+                 sentinel: str = SENTINEL_TOPIC) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.names = (*names, SENTINEL_TOPIC)
+        self.sentinel = sentinel
+        self.names = (*names, sentinel)
         self.partitions = partitions
         self.replication = replication
         self.problem: str | None = None
@@ -149,7 +158,7 @@ class BrokerWatch:
             existing = set(await admin.list_topics())
         finally:
             await admin.close()
-        if SENTINEL_TOPIC in existing:
+        if self.sentinel in existing:
             if self.problem and "does not answer" in self.problem:
                 self.problem = None
             return

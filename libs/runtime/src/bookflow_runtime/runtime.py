@@ -13,7 +13,9 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -63,7 +65,7 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.broker = kafka.BrokerWatch(settings.kafka_bootstrap_servers, topics.ALL, partitions=settings.topic_partitions,
-                                        replication=settings.topic_replication)
+                                        replication=settings.topic_replication, sentinel=kafka.sentinel_topic(settings.service_name))
         self._consumers: list[Consumer] = []
         self._subscriptions: list[Subscription] = []
         self._loops: list[BackgroundLoop] = []
@@ -71,6 +73,9 @@ class ServiceRuntime:
         self._consuming: list[asyncio.Task] = []
         self.started = False
         self.exit_if_stop_hangs = False  # set by `serve`: a served process never outlives a stuck stop
+        self.stop_budget = settings.stop_seconds  # a worker process keeps some for its supervisor (cli)
+        self.stop_asked_at: float | None = None  # time.monotonic() of the signal (or of `stop`)
+        self._watchdog: threading.Timer | None = None
 
     # --- what a service registers ------------------------------------------------------------
 
@@ -103,6 +108,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Wait for the broker (bounded), create topics, start relay, consumers and loops."""
         s = self.settings
+        if self.exit_if_stop_hangs:
+            self._count_the_stop_from_the_signal()
         await kafka.ensure_topics(s.kafka_bootstrap_servers, self.broker.names, partitions=s.topic_partitions,
                                   replication=s.topic_replication, wait_seconds=s.broker_wait_seconds)
         await self.db.ping()
@@ -129,31 +136,63 @@ class ServiceRuntime:
         await self.broker.look()
         return self.settings.broker_watch_seconds
 
+    def _count_the_stop_from_the_signal(self) -> None:
+        """The bound counts from the moment the process is asked to stop, not from when the HTTP
+        server gets round to the app's shutdown: SIGTERM and SIGINT note the instant and arm the
+        watchdog, then go on to the server's own handler (uvicorn's, installed before the app
+        starts). Only the main thread may set signal handlers; elsewhere `stop` arms it."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def asked(number: int, frame: object, previous: object = previous) -> None:
+                self._arm_watchdog()
+                if callable(previous):
+                    previous(number, frame)
+
+            signal.signal(signum, asked)
+
+    def _arm_watchdog(self) -> None:
+        if self.stop_asked_at is None:
+            self.stop_asked_at = time.monotonic()
+        if self.exit_if_stop_hangs and self._watchdog is None:
+            self._watchdog = _exit_after(self.stop_budget, self.settings.service_name)
+
     async def stop(self) -> None:
-        """Stop within `stop_seconds`: consumers stop fetching and finish the batch in hand (or
-        abandon it uncommitted, for the next owner), then loops and relay stop, the producer
-        flushes, connections close. A watchdog ends the process if anything hangs beyond that."""
+        """Stop within `stop_budget` (`stop_seconds`) of being asked: consumers stop fetching and
+        finish the batch in hand (or abandon it uncommitted, for the next owner), then loops and
+        relay stop, the producer flushes, connections close. Each step gets what is left of the budget; a
+        watchdog ends the process if anything hangs beyond it."""
         self.started = False
-        budget = self.settings.stop_seconds
-        if self.exit_if_stop_hangs:
-            _exit_after(budget + 5, self.settings.service_name)
+        self._arm_watchdog()
+        assert self.stop_asked_at is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
-        finished = await asyncio.gather(*(s.stop(grace_seconds=max(0.5, budget - 3)) for s in self._subscriptions))
+        # What is left of the budget in the loop's clock, keeping half a second for the exit itself.
+        deadline = loop.time() + self.stop_budget - (time.monotonic() - self.stop_asked_at) - 0.5
+
+        def left(share: float = 1.0, least: float = 0.2) -> float:
+            return max(least, (deadline - loop.time()) * share)
+
+        finished = await asyncio.gather(*(s.stop(grace_seconds=left(0.5)) for s in self._subscriptions))
         for done in finished:
             if not done:
                 metrics.STOPS_ABANDONED.inc()
                 _log.warning("a batch in hand was abandoned at stop; it is handled again by the next owner")
         for task in [*self._consuming, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._consuming, *self._tasks, return_exceptions=True)
-        await asyncio.gather(*(s.close() for s in self._subscriptions), return_exceptions=True)
+        if self._consuming or self._tasks:
+            await asyncio.wait([*self._consuming, *self._tasks], timeout=left(0.2))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(s.close() for s in self._subscriptions), return_exceptions=True), left(0.6))
         if self.producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.producer.stop(), max(0.5, deadline - loop.time()))
+                await asyncio.wait_for(self.producer.stop(), left(0.5))
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.engine.dispose(), max(0.5, deadline - loop.time()))
-        _log.info("%s stopped", self.settings.service_name)
+            await asyncio.wait_for(self.engine.dispose(), left())
+        _log.info("%s stopped in %.2f s", self.settings.service_name, time.monotonic() - self.stop_asked_at)
+        # The watchdog stays armed: what follows (the server's exit, worker processes joining)
+        # is part of the bound too.
 
     async def health(self) -> tuple[list[str], list[str]]:
         """(problems that make the service not ready, notes worth knowing)."""
@@ -182,7 +221,7 @@ class ServiceRuntime:
                                  bootstrap_servers=self.settings.kafka_bootstrap_servers, consumes=consumed, publishes=self.publishes)
 
 
-def _exit_after(seconds: float, service: str) -> None:
+def _exit_after(seconds: float, service: str) -> threading.Timer:
     """The last resort of a bounded stop: end the process if it is still here after `seconds`."""
 
     def end() -> None:
@@ -193,6 +232,7 @@ def _exit_after(seconds: float, service: str) -> None:
     timer = threading.Timer(seconds, end)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def _settle_garbage_collector(threshold: int) -> None:

@@ -1,32 +1,36 @@
-"""The scheduler's HTTP API: look timers up and count them (operations, not customers)."""
+"""The scheduler's HTTP API: operators look timers up and count them. Every tenant's timers are
+here, so only the operator token opens these routes; staff see their bookings' timers through
+the services that set them."""
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from bookflow_runtime.errors import BookflowError
-from bookflow_runtime.http import runtime_of
-from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_runtime.auth import Operator
+from bookflow_runtime.errors import InvalidInput
+from bookflow_runtime.http import Session
+from bookflow_runtime.inputs import Line
 from bookflow_scheduler import storage
+from bookflow_scheduler.storage import Timer, TimerCount
 
 router = APIRouter(tags=["timers"])
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+TimerKey = Line(500)
 
 
-@router.get("/timers", summary="Timers by exact key or key prefix")
+@router.get("/timers", summary="Timers by exact key or key prefix (operators)")
 async def find_timers(
-    runtime: Runtime,
-    key: str | None = None,
-    prefix: str | None = None,
-    tenant_id: str | None = None,
+    _: Operator,
+    session: Session,
+    key: Annotated[TimerKey | None, Query(description="The exact timer key, such as `booking:<id>:release`.")] = None,
+    prefix: Annotated[TimerKey | None, Query(description="A key prefix, such as `booking:<id>:`.")] = None,
+    tenant_id: Annotated[Line(63) | None, Query(description="Only this tenant's timers.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict]:
+) -> list[Timer]:
     if not key and not prefix:
-        raise BookflowError("give `key` or `prefix`")
-    async with runtime.db.transaction() as session:
-        return await storage.find(session, tenant_id, key=key, prefix=prefix, limit=limit)
+        raise InvalidInput("give `key` or `prefix`")
+    return await storage.find(session, tenant_id, key=key, prefix=prefix, limit=limit)
 
 
-@router.get("/timers/counts", summary="How many timers each tenant has in each state")
-async def count_timers(runtime: Runtime) -> list[dict]:
-    async with runtime.db.transaction() as session:
-        return await storage.count_by_state(session)
+@router.get("/timers/counts", summary="How many timers each tenant has in each state (operators)")
+async def count_timers(_: Operator, session: Session) -> list[TimerCount]:
+    return await storage.count_by_state(session)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
+from pydantic import BaseModel, Field
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,21 +102,46 @@ async def count_pending(session: AsyncSession) -> int:
     return (await session.execute(sa.select(sa.func.count()).select_from(timers).where(timers.c.state == "pending"))).scalar()
 
 
-async def find(session: AsyncSession, tenant_id: str | None, *, key: str | None, prefix: str | None, limit: int) -> list[dict]:
+TimerState = Literal["pending", "fired", "cancelled"]
+
+
+class Timer(BaseModel):
+    """A timer as operators see it."""
+
+    tenant_id: str
+    timer_key: str = Field(description="The requester's key, such as `booking:<id>:release`.")
+    due_at: datetime
+    state: TimerState
+    generation: int = Field(description="1, plus one for each reschedule.")
+    fired_at: datetime | None
+    updated_at: datetime
+    payload: dict[str, Any] = Field(description="What the requester asked to get back at the instant.")
+    correlation_id: str | None
+
+
+class TimerCount(BaseModel):
+    """How many timers one tenant has in one state."""
+
+    tenant_id: str
+    state: TimerState
+    count: int
+
+
+async def find(session: AsyncSession, tenant_id: str | None, *, key: str | None, prefix: str | None, limit: int) -> list[Timer]:
     """Timers by exact key or key prefix, newest instant first."""
-    query = sa.select(timers).order_by(timers.c.due_at.desc()).limit(limit)
+    query = sa.select(*(timers.c[name] for name in Timer.model_fields)).order_by(timers.c.due_at.desc()).limit(limit)
     if tenant_id:
         query = query.where(timers.c.tenant_id == tenant_id)
     if key:
         query = query.where(timers.c.timer_key == key)
     if prefix:
         query = query.where(timers.c.timer_key.startswith(prefix, autoescape=True))
-    return [dict(row._mapping) for row in await session.execute(query)]
+    return [Timer.model_validate(row._mapping) for row in await session.execute(query)]
 
 
-async def count_by_state(session: AsyncSession) -> list[dict]:
+async def count_by_state(session: AsyncSession) -> list[TimerCount]:
     """How many timers each tenant has in each state."""
     rows = await session.execute(
         sa.select(timers.c.tenant_id, timers.c.state, sa.func.count()).group_by(timers.c.tenant_id, timers.c.state)
     )
-    return [{"tenant_id": t, "state": s, "count": n} for t, s, n in rows]
+    return [TimerCount(tenant_id=t, state=s, count=n) for t, s, n in rows]
