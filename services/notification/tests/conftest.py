@@ -132,7 +132,9 @@ def settings(make_database, kafka, tmp_path_factory) -> NotificationSettings:
     return NotificationSettings(
         database_url=make_database("notification", MIGRATIONS), kafka_bootstrap_servers=kafka.bootstrap_servers,
         public_url="http://notification.test", letters_dir=str(tmp_path_factory.mktemp("letters")),
-        dispatch_poll_seconds=0.2, retry_first_backoff_seconds=0.2, attempts_per_provider=2, provider_timeout_seconds=5,
+        dispatch_poll_seconds=0.2, retry_first_backoff_seconds=0.2, retry_max_backoff_seconds=1, attempts_per_provider=2,
+        provider_timeout_seconds=5, unknown_tenant_slack_seconds=1,
+        sms_test_addresses="http://127.0.0.1",  # the fake providers, on whatever port they got
     )
 
 
@@ -150,6 +152,7 @@ class Office:
     client: httpx.AsyncClient
     kafka: Kafka
     secret: str
+    announced: bool = False
 
     @staticmethod
     def new_phone() -> str:
@@ -175,8 +178,14 @@ class Office:
             return described["time_zone"] == time_zone and described
 
         await wait_until(known, timeout=30, what="the tenant's zone to be known")
+        self.announced = True
 
-    async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None, **customer) -> SendNotification:
+    async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None,
+                   announce_first: bool = True, **customer) -> SendNotification:
+        """Ask for a message to a customer; the booking service would have told of the tenant
+        first (`announce`), unless `announce_first` is false."""
+        if announce_first and not self.announced:
+            await self.announce()
         booking_id = uuid.uuid4()
         customer = {"name": "Åsa Öberg", "language": "sv", **customer}
         request = SendNotification(

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from bookflow_contracts import topics
 from bookflow_devstack.testing import envelope, envelope_of, header, wait_until
-from bookflow_notification.webhooks import twilio_signature
+from bookflow_notification.callbacks import twilio_signature
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

@@ -14,7 +14,7 @@ async def test_a_request_becomes_one_message_in_the_sandbox_and_is_reported_deli
 
     [message] = await wait_until(inbox, what="the sandbox to receive the message")
     assert message["recipient"] == number
-    assert message["body"] == f"Hei Ola, din time for målerbytte er booket mandag 09:00. /{office.id}"
+    assert message["body"] == f"Hei Ola, din time for målerbytte er booket mandag 09:00. /Firma {office.id}"
     async with kafka.reader(topics.NOTIFICATION_STATUS) as reader:
         [status] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
     assert envelope_of(status).payload["status"] == "delivered"
