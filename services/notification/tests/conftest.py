@@ -71,6 +71,7 @@ class FakeProvider:
     received: list[dict] = field(default_factory=list)
     calls: int = 0
     base_url: str = ""
+    before_answer: Any = None  # an async function of (form, provider message id), awaited before accepting
 
     def app(self) -> Starlette:
         async def elks(request: Request) -> Response:
@@ -96,6 +97,8 @@ class FakeProvider:
         form = dict((await request.form()).items())
         body = answer(form)
         self.received.append({**form, "_id": body.get("id") or body.get("sid")})
+        if self.before_answer is not None:
+            await self.before_answer(form, body.get("id") or body.get("sid"))
         return JSONResponse(body, status)
 
     def to(self, number: str) -> list[dict]:
@@ -181,19 +184,22 @@ class Office:
         self.announced = True
 
     async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None,
-                   announce_first: bool = True, **customer) -> SendNotification:
-        """Ask for a message to a customer; the booking service would have told of the tenant
-        first (`announce`), unless `announce_first` is false."""
+                   announce_first: bool = True, publish: bool = True, booking_id: uuid.UUID | None = None,
+                   regarding_version: int | None = None, valid_until: datetime | None = None, **customer) -> SendNotification:
+        """Ask for a message to a customer (`publish=False`: only make the request); the booking
+        service would have told of the tenant first (`announce`), unless `announce_first` is false."""
         if announce_first and not self.announced:
             await self.announce()
-        booking_id = uuid.uuid4()
+        booking_id = booking_id or uuid.uuid4()
         customer = {"name": "Åsa Öberg", "language": "sv", **customer}
         request = SendNotification(
-            idempotency_key=f"booking:{booking_id}:{template_key}", customer=CustomerSnapshot(customer_id=customer_id or uuid.uuid4(), **customer),
+            idempotency_key=f"booking:{booking_id}:{template_key}" + (f":v{regarding_version}" if regarding_version is not None else ""), customer=CustomerSnapshot(customer_id=customer_id or uuid.uuid4(), **customer),
             channels=list(channels), template_key=template_key, booking_id=booking_id, purpose=purpose,
             data=data if data is not None else {"service": "mätarbyte", "starts_at": "2031-01-20T07:00:00+00:00", "booking_id": str(booking_id)},
+            regarding_version=regarding_version, valid_until=valid_until,
         )
-        await self.kafka.publish_envelope(envelope(request, self.id))
+        if publish:
+            await self.kafka.publish_envelope(envelope(request, self.id))
         return request
 
     async def log(self, booking_id: uuid.UUID) -> list[dict]:

@@ -1,5 +1,6 @@
 """What customers answer: inbound SMS from the providers' webhooks become `reply.received`; STOP
 stops later SMS from the tenant, booking answers and CANCEL do not; consent for marketing."""
+import logging
 import uuid
 
 from bookflow_contracts import CustomerSnapshot, CustomerUpdated, topics
@@ -157,3 +158,33 @@ async def test_an_e_mail_in_the_sandbox_can_be_answered_as_the_customer(office, 
         [record] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
     reply = envelope_of(record).payload
     assert (reply["channel"], reply["sender"], reply["recipient"], reply["text"]) == ("email", "asa@example.se", "svar@firma.example", "Tack, det passar")
+
+
+async def test_a_replayed_mailgun_post_is_refused_even_with_another_message_id_sender_and_text(office):
+    key = uuid.uuid4().hex
+    await office.configure(inbound_email={"address": "svar@firma.example", "signing_key": key})
+    url = f"/webhooks/mailgun/{office.id}/inbound"
+    captured = mailgun_form(key, "asa@example.se", "ABC123 OK")
+    assert (await office.client.post(url, data=captured, headers=FORM)).status_code == 200
+    assert (await office.client.post(url, data=captured, headers=FORM)).status_code == 200  # Mailgun retrying: changes nothing
+    forged = {**captured, "Message-Id": "<other@evil.example>", "sender": "boss@firma.example", "stripped-text": "ABC123 KONTAKT"}
+    response = await office.client.post(url, data=forged, headers=FORM)
+    assert response.status_code == 403
+    replies = (await office.client.get("/sandbox/replies", params={"tenant_id": office.id})).json()
+    assert [(r["sender"], r["text"]) for r in replies] == [("asa@example.se", "ABC123 OK")]
+
+
+async def test_stop_and_start_are_logged_as_facts_without_the_number_or_the_text(office, elks, caplog):
+    account = elks.account("+46766864006")
+    await office.configure(sms_providers=[account])
+    customer = office.new_phone()
+    with caplog.at_level(logging.DEBUG):
+        assert (await elks_inbound(office, account, customer, "Stopp")).status_code == 200
+        assert (await elks_inbound(office, account, customer, "START")).status_code == 200
+        request = await office.send(phone=customer, data={"service": "tandvård", "starts_at": "2031-01-20T07:00:00+00:00"})
+        await wait_until(lambda: elks.to(customer), what="the SMS")
+        await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the SMS to be recorded")
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "asked for no more SMS" in logged and "asked for SMS from tenant" in logged
+    for personal in (customer, customer[1:], "Stopp", "tandvård", "Åsa"):
+        assert personal not in logged
