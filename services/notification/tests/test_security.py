@@ -4,9 +4,7 @@ under one root and SMS provider addresses are the providers' own (10.6, server-s
 forgery); the OpenAPI document tells the truth (10.9). (Mailgun replays and what STOP logs:
 test_replies.py.)"""
 import json
-import uuid
 
-from bookflow_devstack.testing import wait_until
 from bookflow_notification import storage
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

@@ -4,7 +4,8 @@
   it serves its purpose (`valid_until`), until when it is retried (`retry_until`), failed calls to
   any provider (`failures`), and its request's instant, event id and cause (for a dead letter).
 - tenants: `announced_at`, when `tenant.updated` first told of the tenant (tenants that have a
-  zone had one; a tenant known only by its saved settings has not).
+  zone had one; a tenant known only by its saved settings has not); letter folders that are not
+  subfolders of the letters folder are dropped.
 - withdrawals (remembered per tenant and `regarding`), early_reports (delivery reports that came
   before the send was recorded), webhook_tokens (Mailgun's one-time tokens), consumer_progress
   (how far each process's tenants consumer has read).
@@ -41,6 +42,11 @@ def upgrade() -> None:
     op.create_index("messages_waiting", "messages", ["created_at"], postgresql_where=sa.text("status = 'waiting'"))
     op.add_column("tenants", sa.Column("announced_at", _tz))
     op.execute("UPDATE tenants SET announced_at = updated_at WHERE time_zone IS NOT NULL")
+    # Letter folders are subfolders of the service's letters folder now: a full path or one
+    # climbing out with `..` is dropped (those tenants' letters go to <letters_dir>/<tenant>).
+    op.execute("UPDATE tenants SET settings = settings - 'letter_folder' "
+               "WHERE settings->>'letter_folder' LIKE '/%' OR settings->>'letter_folder' LIKE '%..%' "
+               "OR settings->>'letter_folder' LIKE '%\\%'")
     op.create_table(
         "withdrawals",
         sa.Column("tenant_id", sa.Text, primary_key=True),

@@ -75,22 +75,20 @@ class Claiming:
         return len(due), jobs
 
     async def _read_batch(self, session: AsyncSession, due: list[Message], now: datetime) -> _Batch:
-        tenant_ids = {m.tenant_id for m in due}
-        rows = await storage.tenants_by_id(session, tenant_ids)
         tenants, unreadable = {}, {}
-        for tenant_id in tenant_ids:
-            try:
-                tenants[tenant_id] = tenancy.view(tenant_id, rows.get(tenant_id))
-            except sealing.CannotUnseal as exc:
-                unreadable[tenant_id] = exc.detail
+        for tenant_id, view in (await storage.tenant_views(session, {m.tenant_id for m in due})).items():
+            if isinstance(view, sealing.CannotUnseal):
+                unreadable[tenant_id] = view.detail
+            else:
+                tenants[tenant_id] = view
         phones = {(m.tenant_id, number) for m in due
                   if m.tenant_id in tenants and (number := tenants[m.tenant_id].sms_number(m.customer.phone)[0])}
         marketing = {(m.tenant_id, m.customer_id) for m in due if m.purpose == "marketing"}
         saved: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         for tenant_id, tenant in tenants.items():
             if tenant.known:
-                for t in await storage.saved_templates(session, tenant_id):
-                    saved[(tenant_id, t.template_key, t.channel, t.language)] = (t.subject, t.body)
+                for (key, channel, language), text in (await storage.saved_templates(session, tenant_id)).items():
+                    saved[(tenant_id, key, channel, language)] = text
         return _Batch(now, tenants, unreadable, await storage.opted_out(session, phones), await storage.consents_of(session, marketing), saved)
 
     async def _prepare(self, session: AsyncSession, message: Message, batch: _Batch) -> Job | None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import CustomerUpdated, Envelope, ReplyReceived, SendNotification, TenantUpdated, WithdrawNotifications
 from bookflow_contracts.templates import TEMPLATES
-from bookflow_notification import callbacks, domain, recording, sealing, segments, storage, tenancy, templating, views
+from bookflow_notification import callbacks, domain, recording, segments, storage, tenancy, templating, views
 from bookflow_notification.domain import DeliveryReport, InboundMessage, Message
 from bookflow_notification.settings import NotificationSettings
 from bookflow_notification.tenant_settings import TenantNotificationSettings, check_change, receiving_numbers, with_kept_secrets
@@ -108,8 +108,8 @@ async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotificat
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope, *, letters_root: str) -> None:
     """Keep the tenant's name, zone, language, letter folder and reply number; its messages that
     waited for them go out now."""
-    row = await storage.tenant(session, envelope.tenant_id)
-    settings = tenancy.settings_after_event(sealing.unseal(row.settings) if row else {}, event, letters_root)
+    current = (await storage.tenant(session, envelope.tenant_id)).settings.model_dump(mode="json")
+    settings = tenancy.settings_after_event(current, event, letters_root)
     await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone, language=event.language,
                               settings=settings, announced_at=datetime.now(UTC))
     taken = await storage.set_receiving_numbers(
@@ -134,7 +134,7 @@ async def save_settings(session: AsyncSession, tenant_id: str, new: TenantNotifi
     """Set the tenant's notification settings: masked secrets keep the stored ones, a 46elks
     account needs its webhook secret, provider addresses are the providers' own, and a receiving
     number belongs to one tenant."""
-    stored = tenancy.view(tenant_id, await storage.tenant(session, tenant_id))
+    stored = await storage.tenant(session, tenant_id)
     settings = with_kept_secrets(new, stored.settings)
     check_change(settings, test_addresses=service.test_addresses, sandbox_enabled=bool(service.sandbox_enabled))
     taken = await storage.set_receiving_numbers(session, tenant_id, receiving_numbers(settings))
@@ -181,9 +181,9 @@ async def preview_template(session: AsyncSession, tenant_id: str, template_key: 
                            draft: views.PreviewIn) -> views.Preview:
     """Render a draft or the current template with example values, in the tenant's zone."""
     _known_key(template_key)
-    tenant = tenancy.view(tenant_id, await storage.tenant(session, tenant_id))
-    saved = {(t.channel, t.language): (t.subject, t.body) for t in await storage.saved_templates(session, tenant_id, template_key)}
-    subject, body = saved.get((channel, language)) or templating.default_source(template_key, language)
+    tenant = await storage.tenant(session, tenant_id)
+    saved = await storage.saved_templates(session, tenant_id, template_key)
+    subject, body = saved.get((template_key, channel, language)) or templating.default_source(template_key, language)
     subject = draft.subject if draft.subject is not None else subject
     body = draft.body if draft.body is not None else body
     _check(template_key, subject=subject, body=body)
@@ -207,8 +207,7 @@ class BadCallback(BookflowError):
 
 
 async def _accounts(session: AsyncSession, tenant_id: str, provider: str) -> list[Any]:
-    view = tenancy.view(tenant_id, await storage.tenant(session, tenant_id))
-    return [a for a in view.settings.sms_providers if a.provider == provider]
+    return [a for a in (await storage.tenant(session, tenant_id)).settings.sms_providers if a.provider == provider]
 
 
 async def _tenant_of(session: AsyncSession, number: str) -> str:
@@ -271,7 +270,7 @@ async def receive_mailgun_email(session: AsyncSession, tenant_id: str, *, timest
     """An e-mail answer forwarded by Mailgun. Its one-time token is remembered for the age
     window: Mailgun retrying the same post changes nothing, and a replay of the token with
     anything else (another Message-Id, sender or text) is refused."""
-    inbound = tenancy.view(tenant_id, await storage.tenant(session, tenant_id)).settings.inbound_email
+    inbound = (await storage.tenant(session, tenant_id)).settings.inbound_email
     now = datetime.now(UTC)
     signed_at = callbacks.check_mailgun_signature(inbound.signing_key if inbound else None, timestamp, token, signature, now)
     assert inbound is not None
@@ -333,8 +332,7 @@ async def answer_as_customer(session: AsyncSession, message_id: uuid.UUID, text:
         raise NotFound("no such message")
     if message.channel not in ("sms", "email") or not message.recipient:
         raise CannotAnswer("only an SMS or an e-mail can be answered")
-    tenant = tenancy.view(message.tenant_id, await storage.tenant(session, message.tenant_id))
-    inbound = tenant.settings.inbound_email
+    inbound = (await storage.tenant(session, message.tenant_id)).settings.inbound_email
     to = message.sender if message.channel == "sms" else (inbound.address if inbound else None)
     await receive_reply(session, message.tenant_id, InboundMessage(
         provider="sandbox", provider_message_id=str(uuid.uuid4()), sender=message.recipient,

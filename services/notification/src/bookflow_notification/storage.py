@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookflow_contracts import CustomerSnapshot, Envelope, encode, topics
 from bookflow_notification import sealing
 from bookflow_notification.domain import DeliveryReport, Message, Withdrawals
+from bookflow_notification.tenancy import TenantView
+from bookflow_notification.tenant_settings import TenantNotificationSettings
 from bookflow_runtime import database, outbox
 from bookflow_runtime.database import unnest
 
@@ -433,13 +435,39 @@ async def forget_early_reports(session: AsyncSession, before: datetime) -> None:
 # --- tenants ---------------------------------------------------------------------------------
 
 
-async def tenant(session: AsyncSession, tenant_id: str) -> sa.Row | None:
-    return (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+def _tenant_view(tenant_id: str, row: sa.Row | None) -> TenantView:
+    """The tenant as stored (defaults for one never heard of); raises sealing.CannotUnseal when
+    its secrets cannot be opened."""
+    if row is None:
+        return TenantView(tenant_id, tenant_id, None, None, TenantNotificationSettings())
+    return TenantView(
+        tenant_id, row.name or tenant_id, row.time_zone, row.language,
+        TenantNotificationSettings.model_validate(sealing.unseal(row.settings)), known=row.announced_at is not None,
+    )
 
 
-async def tenants_by_id(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, sa.Row]:
-    rows = await session.execute(sa.select(tenants).where(tenants.c.tenant_id.in_(list(set(tenant_ids)))))
-    return {row.tenant_id: row for row in rows}
+async def tenant(session: AsyncSession, tenant_id: str) -> TenantView:
+    row = (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+    return _tenant_view(tenant_id, row)
+
+
+async def tenant_views(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, TenantView | sealing.CannotUnseal]:
+    """Each tenant as stored, or why its secrets cannot be opened."""
+    ids = list(set(tenant_ids))
+    rows = {row.tenant_id: row for row in await session.execute(sa.select(tenants).where(tenants.c.tenant_id.in_(ids)))}
+    views: dict[str, TenantView | sealing.CannotUnseal] = {}
+    for tenant_id in ids:
+        try:
+            views[tenant_id] = _tenant_view(tenant_id, rows.get(tenant_id))
+        except sealing.CannotUnseal as exc:
+            views[tenant_id] = exc
+    return views
+
+
+async def known_tenants(session: AsyncSession, tenant_ids: Iterable[str]) -> set[str]:
+    """Which of these tenants `tenant.updated` has told of."""
+    query = sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id.in_(list(set(tenant_ids))), tenants.c.announced_at.is_not(None))
+    return set((await session.execute(query)).scalars())
 
 
 async def save_tenant(session: AsyncSession, tenant_id: str, *, announced_at: datetime | None = None, **values: Any) -> None:
@@ -499,11 +527,13 @@ async def forget_processes(session: AsyncSession, before: datetime) -> None:
 # --- templates -------------------------------------------------------------------------------
 
 
-async def saved_templates(session: AsyncSession, tenant_id: str, template_key: str | None = None) -> list[sa.Row]:
-    query = sa.select(templates).where(templates.c.tenant_id == tenant_id)
+async def saved_templates(session: AsyncSession, tenant_id: str, template_key: str | None = None) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The tenant's own templates: (subject, body) by (template key, channel, language)."""
+    t = templates.c
+    query = sa.select(t.template_key, t.channel, t.language, t.subject, t.body).where(t.tenant_id == tenant_id)
     if template_key:
-        query = query.where(templates.c.template_key == template_key)
-    return list(await session.execute(query))
+        query = query.where(t.template_key == template_key)
+    return {(r.template_key, r.channel, r.language): (r.subject, r.body) for r in await session.execute(query)}
 
 
 async def save_template(session: AsyncSession, **values: Any) -> None:

@@ -1,5 +1,6 @@
 """What the notification service knows of a tenant: name, zone and language from `tenant.updated`,
-and its notification settings (from that event and from the settings API), read as one `TenantView`."""
+and its notification settings (from that event and from the settings API), read as one
+`TenantView` (storage maps the stored tenant to it)."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +8,8 @@ import os.path
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from bookflow_contracts import TenantUpdated
-from bookflow_notification import domain, sealing
+from bookflow_notification import domain
 from bookflow_notification.tenant_settings import TenantNotificationSettings, is_subfolder
 
 _log = logging.getLogger(__name__)
@@ -37,16 +36,6 @@ class TenantView:
     def template_values(self) -> dict[str, Any]:
         """What templates see as `tenant`."""
         return {"name": self.name, "reply_number": self.settings.reply_number, "address_lines": self.settings.address_lines}
-
-
-def view(tenant_id: str, row: sa.Row | None) -> TenantView:
-    """The tenant as stored; raises sealing.CannotUnseal when its secrets cannot be opened."""
-    if row is None:
-        return TenantView(tenant_id, tenant_id, None, None, TenantNotificationSettings())
-    return TenantView(
-        tenant_id, row.name or tenant_id, row.time_zone, row.language,
-        TenantNotificationSettings.model_validate(sealing.unseal(row.settings)), known=row.announced_at is not None,
-    )
 
 
 _SHARED_KEYS = frozenset({"letter_folder", "reply_number"})

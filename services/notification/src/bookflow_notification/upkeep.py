@@ -74,14 +74,13 @@ class Upkeep:
         waiting = await storage.waiting(session)
         if not waiting:
             return
-        tenants = await storage.tenants_by_id(session, {m.tenant_id for m in waiting})
+        known = await storage.known_tenants(session, {m.tenant_id for m in waiting})
         alive = max(timedelta(seconds=10), 5 * self._every)
         caught_up = await storage.tenants_caught_up_at(session, alive)
         slack = timedelta(seconds=self.settings.unknown_tenant_slack_seconds)
         released = set()
         for message in waiting:
-            row = tenants.get(message.tenant_id)
-            if row is not None and row.announced_at is not None:
+            if message.tenant_id in known:
                 released.add(message.tenant_id)
             elif domain.tenant_unknown_for_good(max(message.created_at, message.requested_at or message.created_at), caught_up, slack):
                 with context.conversation(message.correlation_id, tenant_id=message.tenant_id):

@@ -97,7 +97,7 @@ def described(view: tenancy.TenantView) -> TenantDescription:
 
 
 async def tenant_description(session: AsyncSession, tenant_id: str) -> TenantDescription:
-    return described(tenancy.view(tenant_id, await storage.tenant(session, tenant_id)))
+    return described(await storage.tenant(session, tenant_id))
 
 
 # --- templates -------------------------------------------------------------------------------
