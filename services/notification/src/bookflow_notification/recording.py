@@ -5,7 +5,6 @@ reports and withdrawals all record through here."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import datetime
 from decimal import Decimal
@@ -27,12 +26,13 @@ queued = Wakeup()
 
 
 def status_changed(message: Message, status: str, at: datetime, reason: str | None = None, *,
-                   cost: Decimal | None = None) -> NotificationStatusChanged:
-    """The `notification.status` event of a message."""
+                   cost: Decimal | None = None, provider: str | None = None) -> NotificationStatusChanged:
+    """The `notification.status` event of a message (`provider`: who carried it, where the
+    message does not say yet)."""
     return NotificationStatusChanged(
         message_id=message.id, idempotency_key=message.idempotency_key, booking_id=message.booking_id,
         customer_id=message.customer_id, channel=message.current_channel, status=status, reason=reason, at=at,
-        template_key=message.template_key, provider=message.provider, segments=message.segments, cost=cost,
+        template_key=message.template_key, provider=provider or message.provider, segments=message.segments, cost=cost,
         currency=message.currency if cost is not None else None, payer=message.payer if cost is not None else None,
         regarding=message.regarding,
     )
@@ -144,7 +144,7 @@ class Recording:
         self.events.append({"message_id": message.id, "status": "sent", "at": now, "detail": f"by {outcome.provider}"})
         if outcome.delivered:
             self.events.append({"message_id": message.id, "status": "delivered", "at": now, "detail": None})
-        changed = status_changed(dataclasses.replace(message, provider=outcome.provider), status, now, cost=cost)
+        changed = status_changed(message, status, now, cost=cost, provider=outcome.provider)
         self.envelopes.append((outbox.envelope_for(changed, tenant_id=message.tenant_id), changed.topic))
         _log.info("sent %s %s by %s (%s) to customer %s", message.template_key, message.id, message.channel, outcome.provider,
                   message.customer_id)
