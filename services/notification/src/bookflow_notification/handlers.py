@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -33,17 +34,19 @@ is a mistake that would otherwise become a message of that size."""
 # --- requests and withdrawals ------------------------------------------------------------------
 
 
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")  # PostgreSQL stores no NUL; a lone surrogate is no text
+
+
 def _refusal(request: SendNotification) -> str | None:
     """Why a request cannot be kept, or None: too large, or text the database cannot store."""
-    try:
-        data = json.dumps(request.data, ensure_ascii=False).encode()
-        customer = request.customer.model_dump_json()
-    except (UnicodeEncodeError, ValueError, TypeError):
-        return "the request holds text that is not valid Unicode"
+    data = json.dumps(request.data)  # NUL and surrogates come out escaped: \u0000, \ud800
     if len(data) > MAX_DATA_BYTES:
-        return f"the request's data takes {len(data):,} bytes, more than the {MAX_DATA_BYTES:,} a request may carry"
-    if b"\\u0000" in data or "\\u0000" in customer:
-        return "the request holds a NUL character"
+        return f"the request's data takes {len(data):,} bytes as JSON, more than the {MAX_DATA_BYTES:,} a request may carry"
+    c = request.customer
+    texts = [c.name, c.phone, c.email, c.customer_number, *((c.address.street, c.address.postcode, c.address.city) if c.address else ())]
+    if ("\\u0000" in data or _UNSTORABLE.search("".join(t for t in texts if t))
+            or ("\\ud" in data and _UNSTORABLE.search(json.dumps(request.data, ensure_ascii=False)))):  # pairs are one character there
+        return "the request holds a NUL character or a lone surrogate"
     return None
 
 
@@ -81,10 +84,12 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
     stored = await storage.add_messages(session, new)
     now = datetime.now(UTC)
     for message in new:
+        if message.id in stored and message.status != "withdrawn":
+            continue  # the common case, kept cheap: a batch holds hundreds
         with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
             if message.id not in stored:
                 _log.info("request %s was already accepted", message.idempotency_key)
-            elif message.status == "withdrawn":
+            else:
                 await recording.withdraw(session, message, message.reason or "withdrawn", now)
     if stored:
         after_commit(session, recording.queued.wake)
