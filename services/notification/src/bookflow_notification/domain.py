@@ -230,11 +230,11 @@ def choose_route(
 def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | None:
     """The instant quiet hours end, if `now` falls in them in the tenant's zone (they may span
     midnight, as the default 21:00–08:00 does); None when SMS may go now."""
+    if start == end:
+        return None
     tz = ZoneInfo(zone)
     local = now.astimezone(tz)
     t = local.time().replace(tzinfo=None)
-    if start == end:
-        return None
     spans_midnight = start > end
     quiet = (t >= start or t < end) if spans_midnight else (start <= t < end)
     if not quiet:
