@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -222,6 +223,7 @@ _ADD_MESSAGES = sa.text(
     f"INSERT INTO messages ({', '.join(_NEW_MESSAGE_COLUMNS)}) SELECT * FROM {unnest(_NEW_MESSAGE_COLUMNS)} "
     "ON CONFLICT ON CONSTRAINT messages_tenant_idempotency_key DO NOTHING RETURNING id"
 )
+_NEW_MESSAGE_VALUES = operator.attrgetter(*_NEW_MESSAGE_COLUMNS)
 _AS_JSON = {
     "customer": lambda m: m.customer.model_dump_json(),
     "channels": lambda m: json.dumps(m.channels),
@@ -234,9 +236,10 @@ async def add_messages(session: AsyncSession, new: list[Message]) -> set[uuid.UU
     its idempotency key is not stored."""
     if not new:
         return set()
+    columns = list(zip(*map(_NEW_MESSAGE_VALUES, new), strict=True))  # one pass over the messages, then one list per column
     arrays = {
-        column: [_AS_JSON[column](m) for m in new] if column in _AS_JSON else [getattr(m, column) for m in new]
-        for column in _NEW_MESSAGE_COLUMNS
+        column: [_AS_JSON[column](m) for m in new] if column in _AS_JSON else list(values)
+        for column, values in zip(_NEW_MESSAGE_COLUMNS, columns, strict=True)
     }
     return {row.id for row in await session.execute(_ADD_MESSAGES, arrays)}
 

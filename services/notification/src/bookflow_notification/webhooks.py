@@ -98,7 +98,7 @@ async def twilio_inbound(
              responses={200: {"description": "Taken (or already taken: Mailgun retries)."}})
 async def mailgun_inbound(
     tenant_id: TenantId, session: Session,
-    timestamp: Annotated[str, Form(pattern=r"^\d{1,12}$", description="When Mailgun signed the post (Unix seconds).")],
+    timestamp: Annotated[str, Form(pattern=r"^\d{1,10}$", description="When Mailgun signed the post (Unix seconds).")],
     token: Annotated[Line(200, min_length=1), Form(description="Mailgun's one-time token.")],  # type: ignore[valid-type]
     signature: Annotated[Line(128, min_length=1), Form(description="HMAC-SHA256 of timestamp and token.")],  # type: ignore[valid-type]
     message_id: Annotated[Line(500, min_length=1), Form(alias="Message-Id", description="The e-mail's Message-Id.")],  # type: ignore[valid-type]
