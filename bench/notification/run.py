@@ -35,7 +35,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bookflow_contracts import CustomerSnapshot, Envelope, SendNotification, encode, topics
+from bookflow_contracts import CustomerSnapshot, Envelope, SendNotification, TenantUpdated, encode, topics
 from bookflow_devstack import infra
 from bookflow_runtime import development
 from bookflow_runtime.auth import issue_staff_token
@@ -75,6 +75,20 @@ async def publish(bootstrap: str, topic: str, records: list) -> list[float]:
         return times
     finally:
         await producer.stop()
+
+
+async def announce_tenant(bootstrap: str, client: httpx.AsyncClient) -> None:
+    """Tell the service of the tenant as the booking service would (`tenant.updated`); requests of
+    a tenant it has not heard of wait for that."""
+    event = TenantUpdated(tenant_id=TENANT, name="Bench AB", time_zone="Europe/Stockholm", language="sv",
+                          settings={"notification": {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}})
+    env = Envelope.wrap(event, tenant_id=TENANT, occurred_at=datetime.now(UTC))
+    await publish(bootstrap, topics.TENANT_UPDATED, [(env.key.encode(), encode(env), env.headers())])
+    for _ in range(200):
+        if (await client.get(f"/tenants/{TENANT}/notification-settings")).json().get("time_zone"):
+            return
+        await asyncio.sleep(0.1)
+    sys.exit("the service did not take in the tenant")
 
 
 async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -157,7 +171,7 @@ async def run_service(args: argparse.Namespace, workers: int, bootstrap: str, db
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BOOKFLOW_NOTIFICATION_DATABASE_URL": db_url,
            "BOOKFLOW_NOTIFICATION_HTTP_PORT": str(port), "BOOKFLOW_LOG_LEVEL": "WARNING", "BOOKFLOW_DEVELOPMENT": "1",
            "BOOKFLOW_NOTIFICATION_DISPATCH_BATCH_SIZE": str(args.batch), "BOOKFLOW_NOTIFICATION_SANDBOX_ENABLED": "false",
-           "BOOKFLOW_NOTIFICATION_WORKERS": str(workers)}
+           "BOOKFLOW_NOTIFICATION_WORKERS": str(workers), "BOOKFLOW_NOTIFICATION_SMS_TEST_ADDRESSES": fake_url}
     log = open(Path(tempfile.gettempdir()) / "bench-notification-service.log", "w")  # noqa: SIM115
     service = subprocess.Popen([sys.executable, "-m", "bookflow_notification"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -170,6 +184,7 @@ async def run_service(args: argparse.Namespace, workers: int, bootstrap: str, db
                        "sender": "+46766860000", "webhook_secret": "bench-secret-0123456789"}
             response = await client.put(f"/tenants/{TENANT}/notification-settings", json={"sms_providers": [account]})
             response.raise_for_status()
+            await announce_tenant(bootstrap, client)
         conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
         proc = psutil.Process(service.pid)
         n, reached, peak_rss = len(records), {}, 0

@@ -71,6 +71,7 @@ class FakeProvider:
     received: list[dict] = field(default_factory=list)
     calls: int = 0
     base_url: str = ""
+    before_answer: Any = None  # an async function of (form, provider message id), awaited before accepting
 
     def app(self) -> Starlette:
         async def elks(request: Request) -> Response:
@@ -96,6 +97,8 @@ class FakeProvider:
         form = dict((await request.form()).items())
         body = answer(form)
         self.received.append({**form, "_id": body.get("id") or body.get("sid")})
+        if self.before_answer is not None:
+            await self.before_answer(form, body.get("id") or body.get("sid"))
         return JSONResponse(body, status)
 
     def to(self, number: str) -> list[dict]:
@@ -132,7 +135,9 @@ def settings(make_database, kafka, tmp_path_factory) -> NotificationSettings:
     return NotificationSettings(
         database_url=make_database("notification", MIGRATIONS), kafka_bootstrap_servers=kafka.bootstrap_servers,
         public_url="http://notification.test", letters_dir=str(tmp_path_factory.mktemp("letters")),
-        dispatch_poll_seconds=0.2, retry_first_backoff_seconds=0.2, attempts_per_provider=2, provider_timeout_seconds=5,
+        dispatch_poll_seconds=0.2, retry_first_backoff_seconds=0.2, retry_max_backoff_seconds=1, attempts_per_provider=2,
+        provider_timeout_seconds=5, unknown_tenant_slack_seconds=1,
+        sms_test_addresses="http://127.0.0.1",  # the fake providers, on whatever port they got
     )
 
 
@@ -150,6 +155,7 @@ class Office:
     client: httpx.AsyncClient
     kafka: Kafka
     secret: str
+    announced: bool = False
 
     @staticmethod
     def new_phone() -> str:
@@ -175,16 +181,25 @@ class Office:
             return described["time_zone"] == time_zone and described
 
         await wait_until(known, timeout=30, what="the tenant's zone to be known")
+        self.announced = True
 
-    async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None, **customer) -> SendNotification:
-        booking_id = uuid.uuid4()
+    async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None,
+                   announce_first: bool = True, publish: bool = True, booking_id: uuid.UUID | None = None,
+                   regarding_version: int | None = None, valid_until: datetime | None = None, **customer) -> SendNotification:
+        """Ask for a message to a customer (`publish=False`: only make the request); the booking
+        service would have told of the tenant first (`announce`), unless `announce_first` is false."""
+        if announce_first and not self.announced:
+            await self.announce()
+        booking_id = booking_id or uuid.uuid4()
         customer = {"name": "Åsa Öberg", "language": "sv", **customer}
         request = SendNotification(
-            idempotency_key=f"booking:{booking_id}:{template_key}", customer=CustomerSnapshot(customer_id=customer_id or uuid.uuid4(), **customer),
+            idempotency_key=f"booking:{booking_id}:{template_key}" + (f":v{regarding_version}" if regarding_version is not None else ""), customer=CustomerSnapshot(customer_id=customer_id or uuid.uuid4(), **customer),
             channels=list(channels), template_key=template_key, booking_id=booking_id, purpose=purpose,
             data=data if data is not None else {"service": "mätarbyte", "starts_at": "2031-01-20T07:00:00+00:00", "booking_id": str(booking_id)},
+            regarding_version=regarding_version, valid_until=valid_until,
         )
-        await self.kafka.publish_envelope(envelope(request, self.id))
+        if publish:
+            await self.kafka.publish_envelope(envelope(request, self.id))
         return request
 
     async def log(self, booking_id: uuid.UUID) -> list[dict]:

@@ -103,21 +103,71 @@ def test_quiet_hours_follow_daylight_saving_and_may_lie_within_one_day():
 
 
 NOW = datetime(2031, 1, 15, 10, 0, tzinfo=UTC)
-POLICY = domain.RetryPolicy(attempts_per_provider=3, first_backoff_seconds=2)
+POLICY = domain.RetryPolicy(attempts_per_provider=3, first_backoff_seconds=2, max_backoff_seconds=600)
+LATER = NOW + timedelta(hours=24)
+
+
+def failed(attempts, failures, provider_index, provider_count=2, retryable=True, until=LATER, policy=POLICY):
+    return domain.after_failure(attempts=attempts, failures=failures, provider_index=provider_index, provider_count=provider_count,
+                                retryable=retryable, policy=policy, now=NOW, retry_until=until)
 
 
 def test_a_transient_provider_error_is_retried_with_growing_backoff_then_the_next_provider_takes_over():
-    first = domain.after_failure(attempts=1, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW)
-    second = domain.after_failure(attempts=2, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW)
-    assert first == domain.RetryLater(NOW + timedelta(seconds=2), 1)
-    assert second == domain.RetryLater(NOW + timedelta(seconds=4), 2)
-    assert domain.after_failure(attempts=3, provider_index=0, provider_count=2, retryable=True, policy=POLICY, now=NOW) == domain.NextProvider(1)
-    assert domain.after_failure(attempts=3, provider_index=1, provider_count=2, retryable=True, policy=POLICY, now=NOW) == domain.ChannelFailed()
+    assert failed(1, 1, 0) == domain.RetryLater(NOW + timedelta(seconds=2), 1, 0)
+    assert failed(2, 2, 0) == domain.RetryLater(NOW + timedelta(seconds=4), 2, 0)
+    assert failed(3, 3, 0) == domain.NextProvider(1)
+    assert failed(1, 4, 1) == domain.RetryLater(NOW + timedelta(seconds=16), 1, 1)
 
 
-def test_a_refusal_goes_to_the_next_provider_at_once():
-    assert domain.after_failure(attempts=1, provider_index=0, provider_count=2, retryable=False, policy=POLICY, now=NOW) == domain.NextProvider(1)
-    assert domain.after_failure(attempts=1, provider_index=0, provider_count=1, retryable=False, policy=POLICY, now=NOW) == domain.ChannelFailed()
+def test_when_every_provider_is_down_the_first_is_tried_again_later_with_a_pause_that_grows_to_a_cap():
+    assert failed(3, 6, 1) == domain.RetryLater(NOW + timedelta(seconds=64), 0, 0)
+    assert failed(3, 30, 1) == domain.RetryLater(NOW + timedelta(seconds=600), 0, 0)  # capped
+    assert failed(3, 10_000, 1) == domain.RetryLater(NOW + timedelta(seconds=600), 0, 0)  # no overflow
+
+
+def test_retrying_stops_when_the_message_can_no_longer_serve_its_purpose_and_says_why():
+    gave_up = failed(3, 6, 1, until=NOW + timedelta(seconds=30))
+    assert isinstance(gave_up, domain.ChannelFailed)
+    assert gave_up.gave_up.startswith("gave up after 6 failed attempts: no retry is left before 2031-01-15T10:00:30+00:00")
+    assert failed(1, 1, 0, until=NOW + timedelta(seconds=1)) == domain.NextProvider(1)  # no time to wait: the next one now
+
+
+def test_the_retry_deadline_is_the_message_s_valid_until_else_a_day_or_the_configured_window():
+    valid_until = NOW + timedelta(hours=3)
+    assert POLICY.deadline(NOW, valid_until) == valid_until
+    assert POLICY.deadline(NOW, None) == NOW + timedelta(hours=24)
+    windowed = domain.RetryPolicy(window=timedelta(hours=1))
+    assert windowed.deadline(NOW, valid_until) == NOW + timedelta(hours=1)
+    assert windowed.deadline(NOW, NOW + timedelta(minutes=5)) == NOW + timedelta(minutes=5)
+
+
+def test_a_refusal_goes_to_the_next_provider_at_once_and_fails_the_channel_at_the_last():
+    assert failed(1, 1, 0, retryable=False) == domain.NextProvider(1)
+    assert failed(1, 1, 0, provider_count=1, retryable=False) == domain.ChannelFailed()
+
+
+def test_an_sms_longer_than_the_limit_is_refused_with_the_reason():
+    assert domain.sms_too_long(10, 10) is None
+    assert domain.sms_too_long(9806, 10) == "the SMS text takes 9806 segments, more than the 10 an SMS may take"
+
+
+def test_a_request_that_arrives_after_its_withdrawal_is_withdrawn_on_arrival():
+    remembered = domain.Withdrawals(before_version=4, everything_before=None, last_at=NOW, reason="the booking was confirmed")
+    assert domain.withdrawn_on_arrival(remembered, 3, NOW - timedelta(seconds=5))
+    assert not domain.withdrawn_on_arrival(remembered, 4, NOW - timedelta(seconds=5))  # asked for the version after it
+    assert domain.withdrawn_on_arrival(remembered, None, NOW - timedelta(seconds=5))  # no version: by time
+    assert not domain.withdrawn_on_arrival(remembered, None, NOW + timedelta(seconds=5))
+    everything = domain.Withdrawals(before_version=None, everything_before=NOW, last_at=NOW, reason="cancelled")
+    assert domain.withdrawn_on_arrival(everything, 99, NOW - timedelta(seconds=1))
+    assert not domain.withdrawn_on_arrival(everything, 99, NOW + timedelta(seconds=1))
+    assert not domain.withdrawn_on_arrival(None, 1, NOW)
+
+
+def test_a_tenant_is_unknown_for_good_only_once_its_topic_was_read_past_the_request():
+    slack = timedelta(seconds=5)
+    assert not domain.tenant_unknown_for_good(NOW, None, slack)  # not caught up yet
+    assert not domain.tenant_unknown_for_good(NOW, NOW + timedelta(seconds=4), slack)
+    assert domain.tenant_unknown_for_good(NOW, NOW + timedelta(seconds=6), slack)
 
 
 def test_delivery_reports_only_move_a_message_forward():

@@ -23,10 +23,10 @@ def qr_codes(pdf: Path, scratch: Path) -> list[str]:
     return [found.text for found in zxingcpp.read_barcodes(Image.open(scratch / "page.png"))]
 
 
-async def test_a_notice_letter_has_the_short_link_as_text_and_qr_code_the_business_phone_a_long_date_and_a_closing(office, tmp_path):
-    folder = tmp_path / "letters"
+async def test_a_notice_letter_has_the_short_link_as_text_and_qr_code_the_business_phone_a_long_date_and_a_closing(office, settings, tmp_path):
+    folder = Path(settings.letters_dir) / f"{office.id}-brev"  # the tenant's folder under the letters root
     await office.configure(address_lines=["Storgatan 1", "111 22 Stockholm"])
-    await office.announce(letter_folder=str(folder), phone="08-123 45 67", email="kund@pinea.se", website="pinea.se")
+    await office.announce(letter_folder=folder.name, phone="08-123 45 67", email="kund@pinea.se", website="pinea.se")
     request = await office.send(
         "booking-notice", channels=["letter"], name="Łukasz Şahin", address={"street": "Kyrkvägen 7", "postcode": "123 45", "city": "Nacka"},
         data={"service": "mätarbyte", "starts_at": "2031-01-20T07:00:00+00:00", "place": "Kyrkvägen 7, 123 45 Nacka",
@@ -45,9 +45,9 @@ async def test_a_notice_letter_has_the_short_link_as_text_and_qr_code_the_busine
     assert qr_codes(pdf, tmp_path) == [SHORT]
 
 
-async def test_a_letter_in_norwegian_closes_in_norwegian_and_without_a_short_link_codes_the_link_it_prints(office, tmp_path):
-    folder = tmp_path / "letters"
-    await office.announce(time_zone="Europe/Oslo", language="nb", letter_folder=str(folder), phone="22 12 34 56")
+async def test_a_letter_in_norwegian_closes_in_norwegian_and_without_a_short_link_codes_the_link_it_prints(office, settings, tmp_path):
+    folder = Path(settings.letters_dir) / f"{office.id}-brev"
+    await office.announce(time_zone="Europe/Oslo", language="nb", letter_folder=folder.name, phone="22 12 34 56")
     request = await office.send(
         "recall", channels=["letter"], purpose="service", name="Øystein Ås", language="nb",
         address={"street": "Storgata 1", "postcode": "0155", "city": "Oslo"},

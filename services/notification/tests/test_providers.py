@@ -1,13 +1,16 @@
 """SMS through fake 46elks and Twilio servers on real local ports: one request sends one SMS,
 delivery reports mark it delivered and bill it, retries and failover, signed webhooks."""
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from bookflow_contracts import topics
 from bookflow_devstack.testing import envelope, envelope_of, header, wait_until
-from bookflow_notification.webhooks import twilio_signature
+from bookflow_notification.callbacks import twilio_signature
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 def path_of(url: str) -> str:
@@ -132,3 +135,76 @@ async def test_a_message_that_fails_on_its_only_channel_is_failed_with_the_reaso
     request = await office.send(phone=office.new_phone())
     message = await office.message_when(request.booking_id, lambda m: m["status"] == "failed", "the message to fail")
     assert message["reason"].startswith("46elks answered 401")
+
+
+async def test_a_provider_down_for_a_while_is_retried_with_growing_pauses_and_the_sms_goes_once_when_it_is_back(office, elks):
+    """Issue 9.2: an outage longer than a few attempts loses nothing (test settings: pauses from
+    0.2 s doubling to at most 1 s, two calls per provider before the cycle starts over)."""
+    await office.configure(sms_providers=[elks.account("+46766860008")], quiet_hours_start="00:00", quiet_hours_end="00:00")
+    elks.answers[:] = [503] * 7
+    calls_before = elks.calls
+    number = office.new_phone()
+    request = await office.send(phone=number)
+    await wait_until(lambda: elks.to(number), timeout=30, what="the SMS once the provider is back")
+    message = await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the message to be sent")
+    assert elks.calls - calls_before == 8
+    assert len(elks.to(number)) == 1
+    retries = [h for h in message["history"] if h["status"] == "queued"]
+    assert len(retries) == 7 and all("46elks answered 503" in h["detail"] for h in retries)
+    waits = [(datetime.fromisoformat(h["detail"].rsplit("retry at ", 1)[1]) - datetime.fromisoformat(h["at"])).total_seconds()
+             for h in retries]
+    assert [round(w, 1) for w in waits] == [0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]  # growing, capped
+
+
+async def test_an_sms_its_provider_cannot_take_before_its_valid_until_fails_and_says_why(office, elks):
+    await office.configure(sms_providers=[elks.account("+46766860009")], quiet_hours_start="00:00", quiet_hours_end="00:00")
+    elks.answers[:] = [503] * 1000
+    try:
+        request = await office.send(phone=office.new_phone(), valid_until=datetime.now(UTC) + timedelta(seconds=3))
+        message = await office.message_when(request.booking_id, lambda m: m["status"] == "failed", "the message to fail")
+    finally:
+        elks.answers.clear()
+    assert "no longer serves its purpose" in message["reason"]
+    assert message["history"][-1]["status"] == "failed" and "no longer serves its purpose" in message["history"][-1]["detail"]
+
+
+async def test_an_sms_retried_into_quiet_hours_waits_until_morning(office, elks, clock):
+    await office.announce("Europe/Stockholm")
+    await office.configure(sms_providers=[elks.account("+46766860010")])
+    elks.answers[:] = [503]
+    number = office.new_phone()
+    clock.frozen = datetime(2031, 1, 14, 20, 59, 59, tzinfo=STOCKHOLM)
+    try:
+        request = await office.send(phone=number)
+        await office.message_when(request.booking_id, lambda m: m["history"], "the first attempt to fail")
+        calls = elks.calls
+        clock.frozen = datetime(2031, 1, 14, 21, 0, 30, tzinfo=STOCKHOLM)  # the retry falls due in quiet hours
+        held = await office.message_when(request.booking_id, lambda m: len(m["history"]) == 2, "the retry to be held")
+        assert held["history"][1]["detail"] == "held for the tenant's quiet hours until 2031-01-15T08:00:00+01:00"
+        assert elks.calls == calls
+        clock.frozen = datetime(2031, 1, 15, 8, 0, tzinfo=STOCKHOLM)
+        await wait_until(lambda: elks.to(number), what="the SMS at 08:00")
+    finally:
+        clock.frozen = None
+
+
+async def test_a_delivery_report_that_comes_before_the_send_is_recorded_is_kept_and_applied(office, elks):
+    """Issue 9.5: the provider reports delivery before it has even answered the send."""
+    await office.configure(sms_providers=[elks.account("+46766860011")], sms_price_per_segment="0.80",
+                           quiet_hours_start="00:00", quiet_hours_end="00:00")
+    answers = []
+
+    async def report_first(form: dict, sms_id: str) -> None:
+        if form.get("from") == "+46766860011":
+            report = {"id": sms_id, "status": "delivered", "delivered": "2031-01-14T10:00:00.5"}
+            answers.append((await office.client.post(path_of(form["whendelivered"]), data=report, headers=FORM)).status_code)
+
+    elks.before_answer = report_first
+    try:
+        request = await office.send(phone=office.new_phone())
+        message = await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the early report to be applied")
+    finally:
+        elks.before_answer = None
+    assert answers == [204]
+    assert Decimal(message["cost"]) == Decimal("0.80")
+    assert [h["status"] for h in message["history"]] == ["sent", "delivered"]

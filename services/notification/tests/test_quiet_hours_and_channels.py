@@ -68,9 +68,9 @@ async def test_an_email_reaches_the_tenants_smtp_server(office, mail_server):
     assert (message["channel"], message["provider"]) == ("email", "smtp")
 
 
-async def test_a_letter_is_a_pdf_in_the_tenants_folder_with_the_code_and_how_to_reply(office, tmp_path):
-    folder = tmp_path / "letters"
-    await office.configure(letter_folder=str(folder), address_lines=["Storgatan 1", "111 22 Stockholm"], reply_number="+46766862002")
+async def test_a_letter_is_a_pdf_in_the_tenants_folder_with_the_code_and_how_to_reply(office, settings):
+    folder = Path(settings.letters_dir) / office.id / "brev"
+    await office.configure(letter_folder=f"{office.id}/brev", address_lines=["Storgatan 1", "111 22 Stockholm"], reply_number="+46766862002")
     request = await office.send(
         "order-letter", channels=["letter"], address={"street": "Kyrkvägen 7", "postcode": "123 45", "city": "Nacka"},
         data={"service": "målerbytte", "starts_at": "2031-01-20T07:00:00+00:00", "booking_code": "K7Q2MX", "reply_number": "+46766862002"},

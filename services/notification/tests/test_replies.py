@@ -1,10 +1,11 @@
 """What customers answer: inbound SMS from the providers' webhooks become `reply.received`; STOP
 stops later SMS from the tenant, booking answers and CANCEL do not; consent for marketing."""
+import logging
 import uuid
 
 from bookflow_contracts import CustomerSnapshot, CustomerUpdated, topics
 from bookflow_devstack.testing import envelope, envelope_of, header, wait_until
-from bookflow_notification.webhooks import twilio_signature
+from bookflow_notification.callbacks import twilio_signature
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -45,8 +46,8 @@ async def test_an_inbound_sms_with_a_wrong_secret_or_to_an_unknown_number_is_ref
     assert (await elks_inbound(office, account, office.new_phone(), "ABC123 OK", secret="x" * 32)).status_code == 403
     assert (await elks_inbound(office, {**account, "sender": "+46700000000"}, office.new_phone(), "OK")).status_code == 404
     bad = await office.client.post(f"/webhooks/46elks/inbound?secret={account['webhook_secret']}", data={"to": account["sender"]}, headers=FORM)
-    assert bad.status_code == 400
-    assert "missing field(s): id, from" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["body.id", "body.from"]
     replies = (await office.client.get("/sandbox/replies", params={"tenant_id": office.id})).json()
     assert replies == []
 
@@ -106,13 +107,13 @@ async def test_marketing_goes_only_to_customers_with_recorded_consent(office, ka
 
     message = await wait_until(sent_after_consent, timeout=30, what="consent to be recorded")
     assert message["body"] == (f"Hej Åsa! Är det dags för klippning igen? Boka din nästa tid enkelt här: https://boka.test/x "
-                               f"Svara STOPP om du inte vill få fler påminnelser. /{office.id}")
+                               f"Svara STOPP om du inte vill få fler påminnelser. /Firma {office.id}")
 
 
 def mailgun_form(key: str, sender: str, text: str, message_id: str | None = None, age_seconds: int = 0) -> dict:
     import time
 
-    from bookflow_notification.webhooks import mailgun_signature
+    from bookflow_notification.callbacks import mailgun_signature
 
     timestamp, token = str(int(time.time()) - age_seconds), uuid.uuid4().hex
     return {"timestamp": timestamp, "token": token, "signature": mailgun_signature(key, timestamp, token),
@@ -158,3 +159,33 @@ async def test_an_e_mail_in_the_sandbox_can_be_answered_as_the_customer(office, 
         [record] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
     reply = envelope_of(record).payload
     assert (reply["channel"], reply["sender"], reply["recipient"], reply["text"]) == ("email", "asa@example.se", "svar@firma.example", "Tack, det passar")
+
+
+async def test_a_replayed_mailgun_post_is_refused_even_with_another_message_id_sender_and_text(office):
+    key = uuid.uuid4().hex
+    await office.configure(inbound_email={"address": "svar@firma.example", "signing_key": key})
+    url = f"/webhooks/mailgun/{office.id}/inbound"
+    captured = mailgun_form(key, "asa@example.se", "ABC123 OK")
+    assert (await office.client.post(url, data=captured, headers=FORM)).status_code == 200
+    assert (await office.client.post(url, data=captured, headers=FORM)).status_code == 200  # Mailgun retrying: changes nothing
+    forged = {**captured, "Message-Id": "<other@evil.example>", "sender": "boss@firma.example", "stripped-text": "ABC123 KONTAKT"}
+    response = await office.client.post(url, data=forged, headers=FORM)
+    assert response.status_code == 403
+    replies = (await office.client.get("/sandbox/replies", params={"tenant_id": office.id})).json()
+    assert [(r["sender"], r["text"]) for r in replies] == [("asa@example.se", "ABC123 OK")]
+
+
+async def test_stop_and_start_are_logged_as_facts_without_the_number_or_the_text(office, elks, caplog):
+    account = elks.account("+46766864006")
+    await office.configure(sms_providers=[account])
+    customer = office.new_phone()
+    with caplog.at_level(logging.DEBUG):
+        assert (await elks_inbound(office, account, customer, "Stopp")).status_code == 200
+        assert (await elks_inbound(office, account, customer, "START")).status_code == 200
+        request = await office.send(phone=customer, data={"service": "tandvård", "starts_at": "2031-01-20T07:00:00+00:00"})
+        await wait_until(lambda: elks.to(customer), what="the SMS")
+        await office.message_when(request.booking_id, lambda m: m["status"] == "sent", "the SMS to be recorded")
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "asked for no more SMS" in logged and "asked for SMS from tenant" in logged
+    for personal in (customer, customer[1:], "Stopp", "tandvård", "Åsa"):
+        assert personal not in logged

@@ -14,7 +14,7 @@ async def test_a_request_becomes_one_message_in_the_sandbox_and_is_reported_deli
 
     [message] = await wait_until(inbox, what="the sandbox to receive the message")
     assert message["recipient"] == number
-    assert message["body"] == f"Hei Ola! Timen din for målerbytte er bestilt til mandag 09:00. Hilsen {office.id}"
+    assert message["body"] == f"Hei Ola! Timen din for målerbytte er bestilt til mandag 09:00. Hilsen Firma {office.id}"
     async with kafka.reader(topics.NOTIFICATION_STATUS) as reader:
         [status] = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id)
     assert envelope_of(status).payload["status"] == "delivered"
@@ -42,3 +42,29 @@ async def test_the_communication_log_is_for_the_tenants_staff_only(office, setti
     stranger = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, "another-tenant", "eve")
     assert (await office.client.get(url, headers={"Authorization": f"Bearer {stranger}"})).status_code == 404
     await office.message_when(request.booking_id, lambda m: m["status"] == "delivered", "the message")
+
+
+async def test_an_sms_text_over_ten_segments_fails_with_the_reason_instead_of_going(office):
+    """Issue 10.6: a 1.5 MB street once became one SMS of 9,806 segments, delivered and billed."""
+    number = office.new_phone()
+    request = await office.send(phone=number, data={"service": "x" * 2000, "starts_at": "2031-01-20T07:00:00+00:00"})
+    message = await office.message_when(request.booking_id, lambda m: m["status"] != "queued", "the request to be decided")
+    assert message["status"] == "failed"
+    assert message["reason"].startswith("the SMS text takes 14 segments, more than the 10 an SMS may take")
+    assert (await office.client.get("/sandbox/messages", params={"recipient": number})).json() == []
+
+
+async def test_an_oversized_request_or_one_with_a_nul_is_refused_to_the_dead_letters(office, kafka):
+    from bookflow_contracts import topics
+
+    await office.announce()
+    huge = await office.send(phone=office.new_phone(), data={"service": "x" * 100_000})
+    nul = await office.send(phone=office.new_phone(), data={"service": "a\x00b"})
+    fine = await office.send(phone=office.new_phone())
+    await office.message_when(fine.booking_id, lambda m: m["status"] == "delivered", "the valid request behind them")
+    async with kafka.reader(topics.DEAD_LETTER) as reader:
+        dead = await reader.wait_for(lambda r: header(r, "tenant-id") == office.id, count=2)
+    reasons = sorted(header(r, "dead-letter-reason") for r in dead)
+    assert reasons[0].startswith("invalid: ") and "more than the 65,536 a request may carry" in " ".join(reasons)
+    assert any("NUL" in r for r in reasons)
+    assert await office.log(huge.booking_id) == [] and await office.log(nul.booking_id) == []

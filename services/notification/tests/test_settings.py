@@ -50,7 +50,7 @@ async def test_settings_that_make_no_sense_are_refused_with_the_field(office):
     response = await office.client.put(f"/tenants/{office.id}/notification-settings", json={"sms_providers": [{"provider": "carrier-pigeon"}]},
                                        headers=office.headers)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"].startswith("sms_providers.0")
+    assert response.json()["errors"][0]["field"].startswith("body.sms_providers.0")
 
 
 async def test_secrets_sealed_with_a_key_the_service_lacks_hold_the_sms_and_say_so(service, office, elks):
@@ -59,6 +59,7 @@ async def test_secrets_sealed_with_a_key_the_service_lacks_hold_the_sms_and_say_
     from cryptography.fernet import Fernet
 
     runtime, _ = service
+    await office.announce()
     foreign = "sealed:v1:" + Fernet(Fernet.generate_key()).encrypt(b"the real password").decode()
     account = {**elks.account("+46766860035"), "password": foreign}
     async with runtime.db.transaction() as session:

@@ -12,8 +12,6 @@ from bookflow_contracts.checkin import __all__ as _checkin
 from bookflow_contracts.envelope import Envelope, Message, booking_key, decode, encode, message_types
 from bookflow_contracts.notification import *  # noqa: F401,F403
 from bookflow_contracts.notification import __all__ as _notification
-from bookflow_contracts.notification_settings import *  # noqa: F401,F403
-from bookflow_contracts.notification_settings import __all__ as _notification_settings
 from bookflow_contracts.parts import *  # noqa: F401,F403
 from bookflow_contracts.parts import __all__ as _parts
 from bookflow_contracts.sales import *  # noqa: F401,F403
@@ -23,5 +21,5 @@ from bookflow_contracts.scheduler import __all__ as _scheduler
 
 __all__ = [
     "Envelope", "Message", "booking_key", "decode", "encode", "message_types", "topics",
-    *_booking, *_checkin, *_notification, *_notification_settings, *_parts, *_sales, *_scheduler,
+    *_booking, *_checkin, *_notification, *_parts, *_sales, *_scheduler,
 ]

@@ -1,20 +1,123 @@
-"""The notification service's rules, free of I/O: which channel a message takes, whether it may
-go at all (opt-out, consent), quiet hours, what to do after a provider fails, how a delivery
-report moves a message's status, and what a delivered SMS costs."""
+"""The notification service's rules, free of I/O: the message as the service keeps it, which
+channel it takes, whether it may go at all (opt-out, consent, withdrawn, past its purpose),
+quiet hours, what to do after a provider fails and for how long, how a delivery report moves a
+message's status, and what a delivered SMS costs."""
 
 from __future__ import annotations
 
 import functools
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 
 from bookflow_contracts import Channel, CustomerSnapshot
+
+# --- the message -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to one customer, from its request to its last status. Storage maps rows to
+    it (`storage.MESSAGE_FIELDS` lists the columns in this order); a change is a new value
+    (`dataclasses.replace`), written back by storage."""
+
+    id: uuid.UUID
+    tenant_id: str
+    idempotency_key: str
+    booking_id: uuid.UUID | None
+    customer_id: uuid.UUID
+    customer: CustomerSnapshot
+    channels: list[Channel]
+    channel_index: int
+    data: dict[str, Any]
+    purpose: str
+    language: str | None
+    correlation_id: str | None
+    template_key: str
+    status: str
+    reason: str | None
+    not_before: datetime
+    attempts: int  # failed calls to the current provider
+    failures: int  # failed calls to any provider
+    provider_index: int
+    provider: str | None
+    provider_message_id: str | None
+    channel: Channel | None
+    recipient: str | None
+    sender: str | None
+    subject: str | None
+    body: str | None
+    segments: int | None
+    encoding: str | None
+    price_per_segment: Decimal | None
+    currency: str | None
+    payer: str | None
+    sent_at: datetime | None
+    regarding: str | None
+    regarding_version: int | None
+    valid_until: datetime | None
+    retry_until: datetime | None
+    requested_at: datetime | None  # the request's `occurred_at`
+    created_at: datetime  # when this service took the request in
+    request_event_id: uuid.UUID | None
+    causation_id: str | None
+
+    @property
+    def current_channel(self) -> Channel:
+        return self.channel or (self.channels or ["sms"])[self.channel_index if self.channel_index < len(self.channels) else 0]
+
+
+def past_its_purpose(message: Message, now: datetime) -> str | None:
+    """Why the message must not go out any more (its `valid_until` has passed), or None."""
+    if message.valid_until is not None and now >= message.valid_until:
+        return f"no longer serves its purpose (valid until {message.valid_until.isoformat()})"
+    return None
+
+
+# --- withdrawals -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Withdrawals:
+    """What is remembered of the withdrawals regarding one thing: the highest `before_version`
+    given, the latest instant a withdrawal of everything was asked, and the latest instant of any
+    withdrawal, with the latest reason."""
+
+    before_version: int | None
+    everything_before: datetime | None
+    last_at: datetime
+    reason: str
+
+
+def withdrawn_on_arrival(withdrawals: Withdrawals | None, version: int | None, requested_at: datetime) -> bool:
+    """Whether a request arriving after withdrawals regarding the same thing (a redelivery, or a
+    request that came by another partition) is already withdrawn: it was asked before a
+    withdrawal of everything, or for a version below one withdrawn, or (without a version) before
+    the latest withdrawal."""
+    if withdrawals is None:
+        return False
+    if withdrawals.everything_before is not None and requested_at < withdrawals.everything_before:
+        return True
+    if version is None:
+        return requested_at < withdrawals.last_at
+    return withdrawals.before_version is not None and version < withdrawals.before_version
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+def tenant_unknown_for_good(taken_in_at: datetime, tenants_caught_up_at: datetime | None, slack: timedelta) -> bool:
+    """A request waits for its tenant's `tenant.updated`; once the tenants consumer had read
+    everything its topic held at an instant after the request was taken in (plus a slack for
+    clocks), and the tenant is still unknown, there is no such tenant. (The booking service
+    publishes a tenant's `tenant.updated` before anything that concerns it.)"""
+    return tenants_caught_up_at is not None and tenants_caught_up_at > taken_in_at + slack
 
 # --- opt-out ---------------------------------------------------------------------------------
 
@@ -55,17 +158,18 @@ def phone_region(configured: str | None, zone: str | None) -> str | None:
 def sms_number(raw: str | None, region: str | None) -> tuple[str | None, str | None]:
     """The customer's number in E.164 form when an SMS can reach it: (number, None); otherwise
     (None, why not). National numbers are read in `region` (ISO 3166, such as SE)."""
+    # The reasons name no number: they are logged, and a log holds no customer's details.
     if not raw or not raw.strip():
         return None, None
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        return None, f"{raw!r} is not a phone number"
+        return None, "the phone number is not a phone number"
     kind = phonenumbers.number_type(number)  # UNKNOWN exactly when is_valid_number says no; one match, not two
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
-        return None, f"{raw!r} is not a valid phone number" + ("" if region or raw.lstrip().startswith(("+", "00")) else " (no country code)")
+        return None, "the phone number is not a valid phone number" + ("" if region or raw.lstrip().startswith(("+", "00")) else " (no country code)")
     if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
-        return None, f"{raw!r} is a landline, which cannot receive SMS"
+        return None, "the phone number is a landline, which cannot receive SMS"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
@@ -126,11 +230,11 @@ def choose_route(
 def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | None:
     """The instant quiet hours end, if `now` falls in them in the tenant's zone (they may span
     midnight, as the default 21:00–08:00 does); None when SMS may go now."""
+    if start == end:
+        return None
     tz = ZoneInfo(zone)
     local = now.astimezone(tz)
     t = local.time().replace(tzinfo=None)
-    if start == end:
-        return None
     spans_midnight = start > end
     quiet = (t >= start or t < end) if spans_midnight else (start <= t < end)
     if not quiet:
@@ -146,16 +250,32 @@ def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | 
 class RetryPolicy:
     attempts_per_provider: int = 3
     first_backoff_seconds: float = 2.0
-    max_backoff_seconds: float = 300.0
+    max_backoff_seconds: float = 600.0
+    window: timedelta | None = None  # None: until the message's valid_until, else DEFAULT_RETRY_WINDOW
 
-    def backoff(self, attempt: int) -> timedelta:
-        return timedelta(seconds=min(self.first_backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds))
+    def backoff(self, failures: int) -> timedelta:
+        """The wait after the `failures`-th failed call: doubling, capped."""
+        return timedelta(seconds=min(self.first_backoff_seconds * 2 ** min(failures - 1, 40), self.max_backoff_seconds))
+
+    def deadline(self, first_failure: datetime, valid_until: datetime | None) -> datetime:
+        """Until when a message whose first call failed at `first_failure` is retried: never
+        past its `valid_until`, where it has one."""
+        if self.window is None:
+            return valid_until or first_failure + DEFAULT_RETRY_WINDOW
+        until = first_failure + self.window
+        return min(until, valid_until) if valid_until else until
+
+
+DEFAULT_RETRY_WINDOW = timedelta(hours=24)
+"""How long a message without a `valid_until` is retried while its providers fail: a reminder a
+day late is still worth having, a provider down for longer is an incident for people."""
 
 
 @dataclass(frozen=True)
 class RetryLater:
     at: datetime
     attempts: int
+    provider_index: int
 
 
 @dataclass(frozen=True)
@@ -165,26 +285,62 @@ class NextProvider:
 
 @dataclass(frozen=True)
 class ChannelFailed:
-    pass
+    gave_up: str | None = None  # why retrying stopped, where it did
 
 
 def after_failure(
-    *, attempts: int, provider_index: int, provider_count: int, retryable: bool, policy: RetryPolicy, now: datetime
+    *, attempts: int, failures: int, provider_index: int, provider_count: int, retryable: bool, policy: RetryPolicy,
+    now: datetime, retry_until: datetime,
 ) -> RetryLater | NextProvider | ChannelFailed:
-    """`attempts` counts failed calls to the current provider, this one included. A transient
-    failure (5xx, timeout, connection refused) is retried with backoff on the same provider; after
-    too many, or at once for a refusal (4xx), the next provider of the tenant takes over."""
-    if retryable and attempts < policy.attempts_per_provider:
-        return RetryLater(now + policy.backoff(attempts), attempts)
-    if provider_index + 1 < provider_count:
+    """`attempts` counts failed calls to the current provider, `failures` to any provider, this
+    one included. A transient failure (5xx, timeout, connection refused) is retried on the same
+    provider after a growing pause; after `attempts_per_provider` failures, or at once for a
+    refusal (4xx), the next provider takes over; after the last one the first comes again after
+    a pause. Retrying stops at `retry_until`, when the message can no longer serve its purpose;
+    a refusal by the last provider fails the channel at once."""
+    retry_at = now + policy.backoff(failures)
+    in_time = retry_at <= retry_until
+    if retryable and attempts < policy.attempts_per_provider and in_time:
+        return RetryLater(retry_at, attempts, provider_index)
+    if provider_index + 1 < provider_count and now < retry_until:
         return NextProvider(provider_index + 1)
-    return ChannelFailed()
+    if retryable and in_time:
+        return RetryLater(retry_at, 0, 0)
+    if not retryable:
+        return ChannelFailed()
+    return ChannelFailed(f"gave up after {failures} failed attempts: no retry is left before {retry_until.isoformat()}, "
+                         "after which the message no longer serves its purpose")
 
 
-# --- delivery reports ------------------------------------------------------------------------
+# --- delivery reports and answers ------------------------------------------------------------
 
-_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "suppressed": 3}
-FINAL = frozenset({"delivered", "failed", "suppressed"})
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's news of a message it took."""
+
+    provider: str
+    provider_message_id: str
+    status: Literal["sent", "delivered", "failed"]
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A customer's SMS or e-mail as a provider handed it over."""
+
+    provider: str
+    provider_message_id: str
+    sender: str
+    recipient: str
+    text: str
+    received_at: datetime
+    channel: Literal["sms", "email"] = "sms"
+
+
+_RANK = {"waiting": 0, "queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "suppressed": 3, "withdrawn": 3}
+FINAL = frozenset({"delivered", "failed", "suppressed", "withdrawn"})
 
 
 def report_moves(current: str, reported: str) -> bool:
@@ -196,3 +352,11 @@ def report_moves(current: str, reported: str) -> bool:
 def cost(segments: int, price_per_segment: Decimal) -> Decimal:
     """What a delivered SMS costs the payer."""
     return (price_per_segment * segments).quantize(Decimal("0.0001"))
+
+
+def sms_too_long(segments: int, most: int) -> str | None:
+    """Why an SMS of `segments` segments is not sent (each is billed; a text that long is a
+    mistake, not a message), or None."""
+    if segments > most:
+        return f"the SMS text takes {segments} segments, more than the {most} an SMS may take"
+    return None

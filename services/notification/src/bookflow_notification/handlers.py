@@ -1,66 +1,128 @@
-"""What the notification service does when a message or a provider's callback arrives, one
-function each. Sending itself is the dispatcher's (dispatcher.py)."""
+"""What the notification service does when a message, a staff member's change or a provider's
+callback arrives, one function each, in the caller's transaction. Sending itself is the
+dispatcher's (dispatcher.py)."""
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookflow_contracts import (
-    CustomerUpdated, Envelope, NotificationStatusChanged, ReplyReceived, SendNotification, TenantNotificationSettings, TenantUpdated,
-)
-from bookflow_notification import domain, sealing, storage, tenancy
+from bookflow_contracts import CustomerUpdated, Envelope, ReplyReceived, SendNotification, TenantUpdated, WithdrawNotifications
+from bookflow_contracts.templates import TEMPLATES
+from bookflow_notification import callbacks, domain, recording, segments, storage, tenancy, templating, views
+from bookflow_notification.domain import DeliveryReport, InboundMessage, Message
+from bookflow_notification.settings import NotificationSettings
+from bookflow_notification.tenant_settings import TenantNotificationSettings, check_change, receiving_numbers, with_kept_secrets
 from bookflow_runtime import context, outbox
+from bookflow_runtime.auth import Forbidden, Staff
 from bookflow_runtime.database import after_commit
-from bookflow_runtime.loop import Wakeup
+from bookflow_runtime.errors import BookflowError, Conflict, InvalidInput, NotFound, Undeliverable
 
 _log = logging.getLogger(__name__)
 
-queued = Wakeup()
-"""Woken when messages are queued for sending; the dispatcher of this process rests on it."""
+MAX_DATA_BYTES = 64 * 1024
+"""The most a request's template values may take: enough for any letter, and a request over it
+is a mistake that would otherwise become a message of that size."""
+
+
+# --- requests and withdrawals ------------------------------------------------------------------
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")  # PostgreSQL stores no NUL; a lone surrogate is no text
+
+
+def _refusal(request: SendNotification) -> str | None:
+    """Why a request cannot be kept, or None: too large, or text the database cannot store."""
+    data = json.dumps(request.data)  # NUL and surrogates come out escaped: \u0000, \ud800
+    if len(data) > MAX_DATA_BYTES:
+        return f"the request's data takes {len(data):,} bytes as JSON, more than the {MAX_DATA_BYTES:,} a request may carry"
+    c = request.customer
+    texts = [c.name, c.phone, c.email, c.customer_number, *((c.address.street, c.address.postcode, c.address.city) if c.address else ())]
+    if ("\\u0000" in data or _UNSTORABLE.search("".join(t for t in texts if t))
+            or ("\\ud" in data and _UNSTORABLE.search(json.dumps(request.data, ensure_ascii=False)))):  # pairs are one character there
+        return "the request holds a NUL character or a lone surrogate"
+    return None
+
+
+def _new_message(request: SendNotification, envelope: Envelope, status: str, reason: str | None) -> Message:
+    return Message(
+        id=uuid.uuid4(), tenant_id=envelope.tenant_id, idempotency_key=request.idempotency_key, booking_id=request.booking_id,
+        customer_id=request.customer.customer_id, customer=request.customer, channels=list(request.channels), channel_index=0,
+        data=request.data, purpose=request.purpose, language=request.customer.language, correlation_id=envelope.correlation_id,
+        template_key=request.template_key, status=status, reason=reason, not_before=envelope.occurred_at, attempts=0, failures=0,
+        provider_index=0, provider=None, provider_message_id=None, channel=None, recipient=None, sender=None, subject=None,
+        body=None, segments=None, encoding=None, price_per_segment=None, currency=None, payer=None, sent_at=None,
+        regarding=request.regarding, regarding_version=request.regarding_version, valid_until=request.valid_until,
+        retry_until=None, requested_at=envelope.occurred_at, created_at=envelope.occurred_at,
+        request_event_id=envelope.event_id, causation_id=envelope.causation_id,
+    )
 
 
 async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotification, Envelope]]) -> None:
     """Keep the requests as queued messages, all with one statement; the dispatcher sends them.
-    A tenant's second request with the same idempotency key changes nothing."""
-    rows = [
-        {
-            "id": uuid.uuid4(), "tenant_id": envelope.tenant_id, "idempotency_key": request.idempotency_key,
-            "booking_id": request.booking_id, "customer_id": request.customer.customer_id,
-            "customer": request.customer.model_dump_json(), "channels": json.dumps(request.channels),
-            "data": json.dumps(request.data), "purpose": request.purpose, "language": request.customer.language,
-            "correlation_id": envelope.correlation_id, "template_key": request.template_key, "status": "queued",
-            "not_before": envelope.occurred_at,
-        }
-        for request, envelope in requests
-    ]
-    stored = await storage.add_messages(session, rows)
+    A tenant's second request with the same idempotency key changes nothing. A request for
+    something already withdrawn (it came again, or by another partition than the withdrawal)
+    is kept withdrawn. A request that is too large or holds a NUL is refused (dead-lettered)."""
     for request, envelope in requests:
-        if (envelope.tenant_id, request.idempotency_key) not in stored:
-            with context.conversation_of(envelope):
-                _log.info("request %s was already accepted", request.idempotency_key)
+        refusal = _refusal(request)
+        if refusal:
+            raise Undeliverable("invalid", f"{request.idempotency_key}: {refusal}")
+    withdrawn = await storage.withdrawals_of(session, {(e.tenant_id, r.regarding) for r, e in requests if r.regarding})
+    new = []
+    for request, envelope in requests:
+        earlier = withdrawn.get((envelope.tenant_id, request.regarding)) if request.regarding else None
+        if domain.withdrawn_on_arrival(earlier, request.regarding_version, envelope.occurred_at):
+            new.append(_new_message(request, envelope, "withdrawn", earlier.reason))  # type: ignore[union-attr]
+        else:
+            new.append(_new_message(request, envelope, "queued", None))
+    stored = await storage.add_messages(session, new)
+    now = datetime.now(UTC)
+    for message in new:
+        if message.id in stored and message.status != "withdrawn":
+            continue  # the common case, kept cheap: a batch holds hundreds
+        with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
+            if message.id not in stored:
+                _log.info("request %s was already accepted", message.idempotency_key)
+            else:
+                await recording.withdraw(session, message, message.reason or "withdrawn", now)
     if stored:
-        after_commit(session, queued.wake)
+        after_commit(session, recording.queued.wake)
 
 
-async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope) -> None:
-    """Keep the tenant's name, zone, language, letter folder and reply number."""
-    row = await storage.tenant(session, envelope.tenant_id)
-    settings = tenancy.settings_after_event(sealing.unseal(row.settings) if row else {}, event)
-    await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone,
-                              language=event.language, settings=settings)
+async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotifications, envelope: Envelope) -> None:
+    """Withdraw the waiting messages the withdrawal names, and remember it for requests that
+    arrive later. A message already handed to a provider is not recalled."""
+    now = datetime.now(UTC)
+    asked_at = envelope.occurred_at
+    for message in await storage.withdraw(session, envelope.tenant_id, withdrawal.regarding, withdrawal.before_version, asked_at,
+                                          withdrawal.reason, now):
+        await recording.withdraw(session, message, withdrawal.reason, now)
+    await storage.remember_withdrawal(session, envelope.tenant_id, withdrawal.regarding, withdrawal.before_version, asked_at,
+                                      withdrawal.reason)
+
+
+# --- what the service keeps of tenants and customers -------------------------------------------
+
+
+async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope, *, letters_root: str) -> None:
+    """Keep the tenant's name, zone, language, letter folder and reply number; its messages that
+    waited for them go out now."""
+    current = (await storage.tenant(session, envelope.tenant_id)).settings.model_dump(mode="json")
+    settings = tenancy.settings_after_event(current, event, letters_root)
+    await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone, language=event.language,
+                              settings=settings, announced_at=datetime.now(UTC))
     taken = await storage.set_receiving_numbers(
-        session, envelope.tenant_id, tenancy.receiving_numbers(TenantNotificationSettings.model_validate(settings))
-    )
+        session, envelope.tenant_id, receiving_numbers(TenantNotificationSettings.model_validate(settings)))
     if taken:
-        _log.error("tenant %s names %s as its number, which another tenant has: its replies go to that tenant", envelope.tenant_id, taken)
+        _log.error("tenant %s names a receiving number another tenant has: its replies go to that tenant", envelope.tenant_id)
+    if await storage.release_waiting(session, envelope.tenant_id, datetime.now(UTC)):
+        after_commit(session, recording.queued.wake)
 
 
 async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: Envelope) -> None:
@@ -69,95 +131,168 @@ async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: 
         await storage.set_consent(session, envelope.tenant_id, event.customer.customer_id, event.marketing_consent)
 
 
-# --- status changes --------------------------------------------------------------------------
+# --- staff's changes -----------------------------------------------------------------------------
 
 
-def status_changed(message: Any, status: str, at: datetime, reason: str | None = None, *,
-                   channel: str | None = None, cost: Decimal | None = None) -> NotificationStatusChanged:
-    """The `notification.status` event for a message row (or the dispatcher's view of one)."""
-    return NotificationStatusChanged(
-        message_id=message.id, idempotency_key=message.idempotency_key, booking_id=message.booking_id,
-        customer_id=message.customer_id, channel=channel or message.channel or (message.channels or ["sms"])[0],
-        status=status, reason=reason, at=at, template_key=message.template_key, provider=message.provider,
-        segments=message.segments, cost=cost, currency=message.currency if cost is not None else None,
-        payer=message.payer if cost is not None else None,
-    )
+async def save_settings(session: AsyncSession, tenant_id: str, new: TenantNotificationSettings,
+                        service: NotificationSettings) -> views.TenantDescription:
+    """Set the tenant's notification settings: masked secrets keep the stored ones, a 46elks
+    account needs its webhook secret, provider addresses are the providers' own, and a receiving
+    number belongs to one tenant."""
+    stored = await storage.tenant(session, tenant_id)
+    settings = with_kept_secrets(new, stored.settings)
+    check_change(settings, test_addresses=service.test_addresses, sandbox_enabled=bool(service.sandbox_enabled))
+    taken = await storage.set_receiving_numbers(session, tenant_id, receiving_numbers(settings))
+    if taken:
+        raise Conflict(f"{taken} already receives for another tenant")
+    await storage.save_tenant(session, tenant_id, settings=settings.model_dump(mode="json"))
+    return views.described(replace(stored, settings=settings))
 
 
-async def announce(session: AsyncSession, message: sa.Row, status: str, at: datetime, reason: str | None = None,
-                   cost: Decimal | None = None) -> None:
-    """Record a status in the message's history and tell other services on `notification.status`."""
-    await storage.add_event(session, message.id, status, at, reason)
-    await outbox.put(session, status_changed(message, status, at, reason, cost=cost), tenant_id=message.tenant_id)
+class TemplateInvalid(InvalidInput):
+    code = "template-invalid"
+    title = "The template cannot be used"
 
 
-async def fall_back_or_fail(session: AsyncSession, message: sa.Row, reason: str, at: datetime) -> str:
-    """A channel finally failed: queue the request's next channel if it has one, else fail."""
-    if message.channel_index + 1 < len(message.channels or []):
-        await storage.update_message(
-            session, message.id, status="queued", channel_index=message.channel_index + 1, provider_index=0,
-            attempts=0, not_before=at, lease_until=None, provider=None, provider_message_id=None,
-        )
-        await storage.add_event(session, message.id, "queued", at, f"{message.channel} failed ({reason}); trying the next channel")
-        after_commit(session, queued.wake)
-        return "queued"
-    await storage.update_message(session, message.id, status="failed", reason=reason, failed_at=at, lease_until=None)
-    await announce(session, message, "failed", at, reason)
-    _log.warning("message %s to customer %s failed: %s", message.id, message.customer_id, reason)
-    return "failed"
+class CannotPreview(InvalidInput):
+    code = "cannot-render"
+    title = "The template cannot be rendered"
 
 
-@dataclass(frozen=True)
-class DeliveryReport:
-    provider: str
-    provider_message_id: str
-    status: Literal["sent", "delivered", "failed"]
-    at: datetime
-    reason: str | None = None
+def _known_key(template_key: str) -> None:
+    if template_key not in TEMPLATES:
+        raise NotFound(f"no template key {template_key!r}")
 
 
-async def apply_delivery_report(session: AsyncSession, report: DeliveryReport, tenant_id: str) -> Literal["applied", "unchanged", "unknown"]:
-    """Move the message forward by a provider's report. Reports come again and out of order: a
-    report that does not move the message forward changes nothing. Delivered SMS are billed."""
+def _check(template_key: str, **sources: str) -> None:
+    for field, source in sources.items():
+        try:
+            templating.check(template_key, source)
+        except templating.TemplateRejected as exc:
+            raise TemplateInvalid(f"{field}: {exc}") from exc
+
+
+async def save_template(session: AsyncSession, tenant_id: str, template_key: str, channel: str, language: str,
+                        draft: views.TemplateIn, staff: Staff) -> views.SavedTemplate:
+    """Save the tenant's own template; refused with the line and the reason if it is not valid."""
+    _known_key(template_key)
+    _check(template_key, subject=draft.subject, body=draft.body)
+    await storage.save_template(session, tenant_id=tenant_id, template_key=template_key, channel=channel, language=language,
+                                subject=draft.subject, body=draft.body, updated_by=staff.subject)
+    return views.SavedTemplate(template_key=template_key, channel=channel, language=language, subject=draft.subject, body=draft.body)
+
+
+async def preview_template(session: AsyncSession, tenant_id: str, template_key: str, channel: str, language: str,
+                           draft: views.PreviewIn) -> views.Preview:
+    """Render a draft or the current template with example values, in the tenant's zone."""
+    _known_key(template_key)
+    tenant = await storage.tenant(session, tenant_id)
+    saved = await storage.saved_templates(session, tenant_id, template_key)
+    subject, body = saved.get((template_key, channel, language)) or templating.default_source(template_key, language)
+    subject = draft.subject if draft.subject is not None else subject
+    body = draft.body if draft.body is not None else body
+    _check(template_key, subject=subject, body=body)
+    values = {**templating.sample_values(template_key), **draft.data,
+              "customer": draft.data.get("customer") or {"name": "Kim Kund"}, "tenant": tenant.template_values()}
+    try:
+        rendered = templating.render(subject, body, template_key, values, zone=tenant.zone or "UTC", language=language, channel=channel)
+    except templating.CannotRender as exc:
+        raise CannotPreview(str(exc)) from exc
+    size = segments.measure(rendered.body)
+    return views.Preview(subject=rendered.subject, body=rendered.body, segments=size.segments, encoding=size.encoding)
+
+
+# --- providers' callbacks ------------------------------------------------------------------------
+
+
+class BadCallback(BookflowError):
+    status = 400
+    code = "bad-callback"
+    title = "The callback cannot be read"
+
+
+async def _accounts(session: AsyncSession, tenant_id: str, provider: str) -> list[Any]:
+    return [a for a in (await storage.tenant(session, tenant_id)).settings.sms_providers if a.provider == provider]
+
+
+async def _tenant_of(session: AsyncSession, number: str) -> str:
+    tenant_id = await storage.tenant_of_number(session, number)
+    if tenant_id is None:
+        raise NotFound("no tenant receives at that number")
+    return tenant_id
+
+
+async def take_delivery_report(session: AsyncSession, tenant_id: str, report: DeliveryReport) -> None:
+    """Move a message forward by its provider's report. A report that comes before this service
+    has recorded the provider's answer (the provider is that fast) is kept and applied when the
+    answer is recorded (recording.py): never refused."""
     message = await storage.message_by_provider_id(session, report.provider, report.provider_message_id)
     if message is None or message.tenant_id != tenant_id:
-        return "unknown"
-    if not domain.report_moves(message.status, report.status):
-        return "unchanged"
-    if report.status == "failed":
-        await fall_back_or_fail(session, message, report.reason or f"{report.provider} reported the message failed", report.at)
-        return "applied"
-    values: dict[str, Any] = {"status": report.status}
-    if report.status == "delivered":
-        values |= {"delivered_at": report.at, "lease_until": None}
-        if message.channel == "sms" and message.price_per_segment is not None:
-            values |= {"billed_at": report.at, "cost": domain.cost(message.segments or 1, message.price_per_segment)}
-    else:
-        values["sent_at"] = message.sent_at or report.at
-    await storage.update_message(session, message.id, **values)
-    await announce(session, message, report.status, report.at, cost=values.get("cost"))
-    return "applied"
+        await storage.keep_early_report(session, tenant_id, report)
+        return
+    with context.conversation(message.correlation_id, tenant_id=tenant_id):
+        await recording.apply_report(session, message, report)
 
 
-# --- customers' answers ---------------------------------------------------------------------
+async def receive_elks_report(session: AsyncSession, tenant_id: str, secret: str | None, sms_id: str, status: str,
+                              delivered: str | None) -> None:
+    callbacks.check_elks_secret(await _accounts(session, tenant_id, "46elks"), secret)
+    if status not in callbacks.ELKS_STATUS:
+        raise BadCallback(f"unknown status {status!r}")
+    now = datetime.now(UTC)
+    reason = "46elks reported failed" if status == "failed" else None
+    await take_delivery_report(session, tenant_id, DeliveryReport(
+        "46elks", sms_id, callbacks.ELKS_STATUS[status], callbacks.provider_instant(delivered, now), reason))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class InboundMessage:
-    """A customer's SMS or e-mail as a provider handed it over."""
+async def receive_elks_sms(session: AsyncSession, secret: str | None, sms_id: str, sender: str, recipient: str, text: str,
+                           created: str | None) -> None:
+    tenant_id = await _tenant_of(session, recipient)
+    callbacks.check_elks_secret(await _accounts(session, tenant_id, "46elks"), secret)
+    received_at = callbacks.provider_instant(created, datetime.now(UTC))
+    await receive_reply(session, tenant_id, InboundMessage("46elks", sms_id, sender, recipient, text, received_at))
 
-    provider: str
-    provider_message_id: str
-    sender: str
-    recipient: str
-    text: str
-    received_at: datetime
-    channel: Literal["sms", "email"] = "sms"
+
+async def receive_twilio_status(session: AsyncSession, tenant_id: str, url: str, form: dict[str, str], signature: str | None,
+                                sid: str, status: str, error_code: str | None) -> None:
+    callbacks.check_twilio_signature(await _accounts(session, tenant_id, "twilio"), url, form, signature)
+    if status not in callbacks.TWILIO_STATUS:
+        return  # queued, accepted, sending: nothing new to us
+    reported = callbacks.TWILIO_STATUS[status]
+    reason = f"twilio: {status}, error {error_code or 'none'}" if reported == "failed" else None
+    await take_delivery_report(session, tenant_id, DeliveryReport("twilio", sid, reported, datetime.now(UTC), reason))  # type: ignore[arg-type]
+
+
+async def receive_twilio_sms(session: AsyncSession, url: str, form: dict[str, str], signature: str | None, sid: str,
+                             sender: str, recipient: str, text: str) -> None:
+    tenant_id = await _tenant_of(session, recipient)
+    callbacks.check_twilio_signature(await _accounts(session, tenant_id, "twilio"), url, form, signature)
+    await receive_reply(session, tenant_id, InboundMessage("twilio", sid, sender, recipient, text, datetime.now(UTC)))
+
+
+async def receive_mailgun_email(session: AsyncSession, tenant_id: str, *, timestamp: str, token: str, signature: str,
+                                message_id: str, sender: str, recipient: str | None, text: str) -> None:
+    """An e-mail answer forwarded by Mailgun. Its one-time token is remembered for the age
+    window: Mailgun retrying the same post changes nothing, and a replay of the token with
+    anything else (another Message-Id, sender or text) is refused."""
+    inbound = (await storage.tenant(session, tenant_id)).settings.inbound_email
+    now = datetime.now(UTC)
+    signed_at = callbacks.check_mailgun_signature(inbound.signing_key if inbound else None, timestamp, token, signature, now)
+    assert inbound is not None
+    digest = callbacks.content_digest(message_id, sender, recipient or "", text)
+    seen = await storage.remember_token(session, "mailgun", token, digest, now)
+    if seen == "other":
+        raise Forbidden("this Mailgun token was used before for another post")
+    if seen == "same":
+        return
+    await receive_reply(session, tenant_id, InboundMessage(
+        "mailgun", message_id, sender.strip().lower(), recipient or inbound.address, text.strip(), signed_at, channel="email"))
 
 
 async def receive_reply(session: AsyncSession, tenant_id: str, reply: InboundMessage, answers_message_id: uuid.UUID | None = None) -> bool:
     """A customer's answer: publish `reply.received` for the flows, and for SMS honour STOP or
-    START. False if the provider delivered the same message before (it changes nothing)."""
+    START. False if the provider delivered the same message before (it changes nothing). The
+    log says what happened, never who or what they wrote."""
     reply_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bookflow:{reply.provider}:{reply.provider_message_id}")
     if reply.channel == "sms":
         reply = replace(reply, sender=domain.sms_number(reply.sender, None)[0] or reply.sender)  # as STOP lists and sends compare numbers
@@ -166,20 +301,46 @@ async def receive_reply(session: AsyncSession, tenant_id: str, reply: InboundMes
         provider_message_id=reply.provider_message_id, sender=reply.sender, recipient=reply.recipient, text=reply.text,
         received_at=reply.received_at, answers_message_id=answers_message_id,
     ):
+        _log.info("inbound %s %s was already received", reply.provider, reply.provider_message_id)
         return False
     intent = domain.opt_out_intent(reply.text) if reply.channel == "sms" else None
     if intent == "stop":
         await storage.add_opt_out(session, tenant_id, reply.sender, reply.received_at, reply.text)
-        _log.info("%s answered %r: no more SMS from tenant %s", reply.sender, reply.text, tenant_id)
+        _log.info("reply %s asked for no more SMS from tenant %s", reply_id, tenant_id)
     elif intent == "start":
         await storage.remove_opt_out(session, tenant_id, reply.sender)
-        _log.info("%s answered %r: SMS from tenant %s again", reply.sender, reply.text, tenant_id)
+        _log.info("reply %s asked for SMS from tenant %s again", reply_id, tenant_id)
     await outbox.put(
         session,
         ReplyReceived(
-            reply_id=reply_id, channel=reply.channel, sender=reply.sender, recipient=reply.recipient, text=reply.text,
+            reply_id=reply_id, channel=reply.channel, sender=reply.sender, recipient=reply.recipient, text=reply.text[:5000],
             received_at=reply.received_at, provider=reply.provider, provider_message_id=reply.provider_message_id,
         ),
         tenant_id=tenant_id,
     )
     return True
+
+
+# --- the sandbox -------------------------------------------------------------------------------
+
+
+class CannotAnswer(Conflict):
+    code = "cannot-answer"
+    title = "This message cannot be answered"
+
+
+async def answer_as_customer(session: AsyncSession, message_id: uuid.UUID, text: str) -> str:
+    """Answer a sandbox SMS or e-mail as its customer would: the provider's inbound path. The
+    message's tenant."""
+    message = await storage.message(session, message_id)
+    if message is None:
+        raise NotFound("no such message")
+    if message.channel not in ("sms", "email") or not message.recipient:
+        raise CannotAnswer("only an SMS or an e-mail can be answered")
+    inbound = (await storage.tenant(session, message.tenant_id)).settings.inbound_email
+    to = message.sender if message.channel == "sms" else (inbound.address if inbound else None)
+    await receive_reply(session, message.tenant_id, InboundMessage(
+        provider="sandbox", provider_message_id=str(uuid.uuid4()), sender=message.recipient,
+        recipient=to or "sandbox", text=text, received_at=datetime.now(UTC), channel=message.channel,
+    ), answers_message_id=message.id)
+    return message.tenant_id

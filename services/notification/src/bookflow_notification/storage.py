@@ -1,17 +1,26 @@
-"""The notification service's tables and queries. Callers own the transaction."""
+"""The notification service's tables and the queries that change them; rows come out as the
+domain's `Message`. (What staff and the sandbox read is views.py.) Callers own the transaction."""
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import operator
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookflow_contracts import CustomerSnapshot, Envelope, encode, topics
 from bookflow_notification import sealing
+from bookflow_notification.domain import DeliveryReport, Message, Withdrawals
+from bookflow_notification.tenancy import TenantView
+from bookflow_notification.tenant_settings import TenantNotificationSettings
+from bookflow_runtime import database, outbox
 from bookflow_runtime.database import unnest
 
 metadata = sa.MetaData()
@@ -41,6 +50,7 @@ messages = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("not_before", _tz, nullable=False, server_default=sa.func.now()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("provider_index", sa.Integer, nullable=False, server_default="0"),
     sa.Column("provider", sa.Text),
     sa.Column("provider_message_id", sa.Text),
@@ -57,6 +67,13 @@ messages = sa.Table(
     sa.Column("sent_at", _tz),
     sa.Column("delivered_at", _tz),
     sa.Column("failed_at", _tz),
+    sa.Column("regarding", sa.Text),
+    sa.Column("regarding_version", sa.BigInteger),
+    sa.Column("valid_until", _tz),
+    sa.Column("retry_until", _tz),
+    sa.Column("requested_at", _tz),
+    sa.Column("request_event_id", pg.UUID(as_uuid=True)),
+    sa.Column("causation_id", sa.Text),
 )
 
 message_events = sa.Table(
@@ -76,6 +93,7 @@ tenants = sa.Table(
     sa.Column("language", sa.Text),
     sa.Column("settings", pg.JSONB, nullable=False),
     sa.Column("updated_at", _tz, nullable=False, server_default=sa.func.now()),
+    sa.Column("announced_at", _tz),  # when `tenant.updated` first told of it; NULL: only its settings were saved
 )
 
 receiving_numbers = sa.Table(
@@ -138,38 +156,99 @@ sandbox_messages = sa.Table(
     sa.Column("received_at", _tz, nullable=False, server_default=sa.func.now()),
 )
 
+withdrawals = sa.Table(
+    "withdrawals", metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("regarding", sa.Text, primary_key=True),
+    sa.Column("before_version", sa.BigInteger),
+    sa.Column("everything_before", _tz),
+    sa.Column("last_at", _tz, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
 
-# --- messages --------------------------------------------------------------------------------
+early_reports = sa.Table(
+    "early_reports", metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("provider_message_id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("at", _tz, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("received_at", _tz, nullable=False, server_default=sa.func.now()),
+)
 
+webhook_tokens = sa.Table(
+    "webhook_tokens", metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("token", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("seen_at", _tz, nullable=False),
+)
 
-# Requests arrive by the hundred: one statement with arrays in, instead of SQLAlchemy binding
-# fourteen parameters per row. JSON columns come as text and are cast.
-_NEW_MESSAGE_COLUMNS = {
-    "id": "uuid", "tenant_id": "text", "idempotency_key": "text", "booking_id": "uuid", "customer_id": "uuid",
-    "customer": "jsonb", "channels": "jsonb", "data": "jsonb", "purpose": "text", "language": "text",
-    "correlation_id": "text", "template_key": "text", "status": "text", "not_before": "timestamptz",
-}
-_ADD_MESSAGES = sa.text(
-    f"INSERT INTO messages ({', '.join(_NEW_MESSAGE_COLUMNS)}) SELECT * FROM {unnest(_NEW_MESSAGE_COLUMNS)} "
-    "ON CONFLICT ON CONSTRAINT messages_tenant_idempotency_key DO NOTHING RETURNING tenant_id, idempotency_key"
+consumer_progress = sa.Table(
+    "consumer_progress", metadata,
+    sa.Column("process_id", sa.Text, primary_key=True),
+    sa.Column("caught_up_at", _tz),
+    sa.Column("seen_at", _tz, nullable=False),
 )
 
 
-async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """Store new messages (`_NEW_MESSAGE_COLUMNS`, JSON columns as JSON text); the (tenant,
-    idempotency key) of those stored. A message whose tenant already has one with its
-    idempotency key is not stored."""
-    if not rows:
+# --- messages --------------------------------------------------------------------------------
+
+MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Message))
+_MESSAGE_COLUMNS = [messages.c[name] for name in MESSAGE_FIELDS]
+_CUSTOMER = MESSAGE_FIELDS.index("customer")
+
+
+def _message(row: Sequence[Any]) -> Message:
+    values = list(row)
+    values[_CUSTOMER] = CustomerSnapshot.model_validate(values[_CUSTOMER])
+    return Message(*values)
+
+
+def _select_messages() -> sa.Select:
+    return sa.select(*_MESSAGE_COLUMNS)
+
+
+# Requests arrive by the hundred: one statement with arrays in, instead of SQLAlchemy binding
+# twenty parameters per row. JSON columns go in as text and are cast.
+_NEW_MESSAGE_COLUMNS = {
+    "id": "uuid", "tenant_id": "text", "idempotency_key": "text", "booking_id": "uuid", "customer_id": "uuid",
+    "customer": "jsonb", "channels": "jsonb", "data": "jsonb", "purpose": "text", "language": "text",
+    "correlation_id": "text", "template_key": "text", "status": "text", "reason": "text", "not_before": "timestamptz",
+    "regarding": "text", "regarding_version": "bigint", "valid_until": "timestamptz", "requested_at": "timestamptz",
+    "request_event_id": "uuid", "causation_id": "text",
+}
+_ADD_MESSAGES = sa.text(
+    f"INSERT INTO messages ({', '.join(_NEW_MESSAGE_COLUMNS)}) SELECT * FROM {unnest(_NEW_MESSAGE_COLUMNS)} "
+    "ON CONFLICT ON CONSTRAINT messages_tenant_idempotency_key DO NOTHING RETURNING id"
+)
+_NEW_MESSAGE_VALUES = operator.attrgetter(*_NEW_MESSAGE_COLUMNS)
+_AS_JSON = {
+    "customer": lambda m: m.customer.model_dump_json(),
+    "channels": lambda m: json.dumps(m.channels),
+    "data": lambda m: json.dumps(m.data),
+}
+
+
+async def add_messages(session: AsyncSession, new: list[Message]) -> set[uuid.UUID]:
+    """Store new messages; the ids of those stored. A message whose tenant already has one with
+    its idempotency key is not stored."""
+    if not new:
         return set()
-    arrays = {column: [row[column] for row in rows] for column in _NEW_MESSAGE_COLUMNS}
-    return {(r.tenant_id, r.idempotency_key) for r in await session.execute(_ADD_MESSAGES, arrays)}
+    columns = list(zip(*map(_NEW_MESSAGE_VALUES, new), strict=True))  # one pass over the messages, then one list per column
+    arrays = {
+        column: [_AS_JSON[column](m) for m in new] if column in _AS_JSON else list(values)
+        for column, values in zip(_NEW_MESSAGE_COLUMNS, columns, strict=True)
+    }
+    return {row.id for row in await session.execute(_ADD_MESSAGES, arrays)}
 
 
 async def update_message(session: AsyncSession, message_id: uuid.UUID, **values: Any) -> None:
     await session.execute(sa.update(messages).where(messages.c.id == message_id).values(**values))
 
 
-async def update_messages(session: AsyncSession, rows: list[dict]) -> None:
+async def update_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Update many messages, each with its own values, in one statement: every row has `id` and
     the same other keys. (The values go in as one array per column and are joined by id: a few
     hundred single-row UPDATEs would cost the database a statement each.)"""
@@ -187,6 +266,39 @@ def _update_many(keys: tuple[str, ...]) -> sa.TextClause:
     return sa.text(f"UPDATE messages SET {assignments} FROM {arrays} AS v({', '.join(columns)}) WHERE messages.id = v.id")
 
 
+_CLAIMED = ("status", "channel", "recipient", "channel_index", "subject", "body", "language", "sender", "provider",
+            "segments", "encoding", "price_per_segment", "currency", "payer")
+
+
+async def claim(session: AsyncSession, claimed: list[Message], lease_until: datetime) -> None:
+    """Store the claim of messages on their way out (`sending`, rendered, by which provider)."""
+    await update_messages(session, [
+        {"id": m.id, **{k: getattr(m, k) for k in _CLAIMED}, "lease_until": lease_until} for m in claimed
+    ])
+
+
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """A message a channel took, as recorded."""
+
+    message: Message
+    status: str  # sent or delivered
+    provider: str
+    provider_message_id: str
+    at: datetime
+    letter_path: str | None
+    cost: Any  # Decimal | None: billed when delivered
+
+
+async def record_sent(session: AsyncSession, sent: list[Sent]) -> None:
+    await update_messages(session, [
+        {"id": s.message.id, "status": s.status, "provider": s.provider, "provider_message_id": s.provider_message_id,
+         "sent_at": s.at, "lease_until": None, "letter_path": s.letter_path, "delivered_at": s.at if s.status == "delivered" else None,
+         "billed_at": s.at if s.cost is not None else None, "cost": s.cost}
+        for s in sent
+    ])
+
+
 async def add_event(session: AsyncSession, message_id: uuid.UUID, status: str, at: datetime, detail: str | None = None) -> None:
     await session.execute(sa.insert(message_events).values(message_id=message_id, status=status, at=at, detail=detail))
 
@@ -196,56 +308,179 @@ async def add_events(session: AsyncSession, rows: list[dict]) -> None:
         await session.execute(sa.insert(message_events), rows)
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[sa.Row]:
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Message]:
     """Queued messages due by `now`, locked for this transaction; other dispatchers skip them."""
     query = (
-        sa.select(messages).where(messages.c.status == "queued", messages.c.not_before <= now)
+        _select_messages().where(messages.c.status == "queued", messages.c.not_before <= now)
         .order_by(messages.c.not_before).limit(limit).with_for_update(skip_locked=True)
     )
-    return list(await session.execute(query))
+    return [_message(row) for row in await session.execute(query)]
 
 
-async def expired_leases(session: AsyncSession, now: datetime, limit: int = 500) -> list[sa.Row]:
+async def expired_leases(session: AsyncSession, now: datetime, limit: int = 500) -> list[Message]:
     """Messages left `sending` by a process that stopped between calling a provider and recording."""
     query = (
-        sa.select(messages).where(messages.c.status == "sending", messages.c.lease_until < now)
+        _select_messages().where(messages.c.status == "sending", messages.c.lease_until < now)
         .limit(limit).with_for_update(skip_locked=True)
     )
-    return list(await session.execute(query))
+    return [_message(row) for row in await session.execute(query)]
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    return (await session.execute(sa.select(sa.func.min(messages.c.not_before)).where(messages.c.status == "queued"))).scalar()
+async def waiting(session: AsyncSession, limit: int = 500) -> list[Message]:
+    """Messages waiting for their tenant's settings, locked for this transaction."""
+    query = _select_messages().where(messages.c.status == "waiting").order_by(messages.c.created_at).limit(limit)
+    return [_message(row) for row in await session.execute(query.with_for_update(skip_locked=True))]
 
 
-async def message(session: AsyncSession, message_id: uuid.UUID, *, lock: bool = False) -> sa.Row | None:
-    query = sa.select(messages).where(messages.c.id == message_id)
-    return (await session.execute(query.with_for_update() if lock else query)).first()
+async def release_waiting(session: AsyncSession, tenant_id: str, now: datetime) -> int:
+    """The tenant is known now: its waiting messages are queued again; how many."""
+    result = await session.execute(
+        sa.update(messages).where(messages.c.tenant_id == tenant_id, messages.c.status == "waiting")
+        .values(status="queued", reason=None, not_before=now)
+    )
+    return result.rowcount or 0
 
 
-async def message_by_provider_id(session: AsyncSession, provider: str, provider_message_id: str) -> sa.Row | None:
-    query = sa.select(messages).where(messages.c.provider == provider, messages.c.provider_message_id == provider_message_id)
-    return (await session.execute(query.with_for_update())).first()
+async def message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
+    row = (await session.execute(_select_messages().where(messages.c.id == message_id))).first()
+    return _message(row) if row else None
+
+
+async def message_by_provider_id(session: AsyncSession, provider: str, provider_message_id: str) -> Message | None:
+    query = _select_messages().where(messages.c.provider == provider, messages.c.provider_message_id == provider_message_id)
+    row = (await session.execute(query.with_for_update())).first()
+    return _message(row) if row else None
+
+
+# --- withdrawals -----------------------------------------------------------------------------
+
+
+async def withdraw(session: AsyncSession, tenant_id: str, regarding: str, before_version: int | None, at: datetime,
+                   reason: str, now: datetime) -> list[Message]:
+    """Withdraw the messages regarding this that have not gone out: all of them, or those asked
+    for a version below `before_version` (without a version: asked before `at`, when the
+    withdrawal was). The withdrawn ones, as they were. A message already `sending` is not recalled."""
+    condition = [messages.c.tenant_id == tenant_id, messages.c.regarding == regarding, messages.c.status.in_(("queued", "waiting"))]
+    if before_version is not None:
+        condition.append(sa.or_(messages.c.regarding_version < before_version,
+                                sa.and_(messages.c.regarding_version.is_(None), messages.c.requested_at < at)))
+    rows = await session.execute(_select_messages().where(*condition).with_for_update())
+    withdrawn = [_message(row) for row in rows]
+    if withdrawn:
+        await session.execute(
+            sa.update(messages).where(messages.c.id.in_([m.id for m in withdrawn]))
+            .values(status="withdrawn", reason=reason, failed_at=now, lease_until=None)
+        )
+    return withdrawn
+
+
+async def remember_withdrawal(session: AsyncSession, tenant_id: str, regarding: str, before_version: int | None, at: datetime,
+                              reason: str) -> None:
+    stmt = pg.insert(withdrawals).values(
+        tenant_id=tenant_id, regarding=regarding, before_version=before_version,
+        everything_before=at if before_version is None else None, last_at=at, reason=reason,
+    )
+    w = withdrawals.c
+    await session.execute(stmt.on_conflict_do_update(index_elements=[w.tenant_id, w.regarding], set_={
+        "before_version": sa.func.greatest(w.before_version, stmt.excluded.before_version),
+        "everything_before": sa.func.greatest(w.everything_before, stmt.excluded.everything_before),
+        "last_at": sa.func.greatest(w.last_at, stmt.excluded.last_at),
+        "reason": stmt.excluded.reason,
+    }))
+
+
+_WITHDRAWALS_OF = sa.text(
+    "SELECT w.tenant_id, w.regarding, w.before_version, w.everything_before, w.last_at, w.reason FROM withdrawals w "
+    f"JOIN {unnest({'tenant_ids': 'text', 'regardings': 'text'})} AS k(tenant_id, regarding) "
+    "ON w.tenant_id = k.tenant_id AND w.regarding = k.regarding"
+)
+
+
+async def withdrawals_of(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Withdrawals]:
+    """What is remembered of withdrawals for these (tenant, regarding) pairs."""
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    rows = await session.execute(_WITHDRAWALS_OF, {"tenant_ids": [k[0] for k in keys], "regardings": [k[1] for k in keys]})
+    return {(r.tenant_id, r.regarding): Withdrawals(r.before_version, r.everything_before, r.last_at, r.reason) for r in rows}
+
+
+# --- delivery reports that came before the send was recorded ------------------------------------
+
+
+async def keep_early_report(session: AsyncSession, tenant_id: str, report: DeliveryReport) -> None:
+    stmt = pg.insert(early_reports).values(provider=report.provider, provider_message_id=report.provider_message_id,
+                                           status=report.status, tenant_id=tenant_id, at=report.at, reason=report.reason)
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+_TAKE_EARLY_REPORTS = sa.text(
+    f"DELETE FROM early_reports e USING {unnest({'providers': 'text', 'ids': 'text'})} AS k(provider, provider_message_id) "
+    "WHERE e.provider = k.provider AND e.provider_message_id = k.provider_message_id "
+    "RETURNING e.tenant_id, e.provider, e.provider_message_id, e.status, e.at, e.reason"
+)
+
+
+async def take_early_reports(session: AsyncSession, keys: list[tuple[str, str]]) -> list[tuple[str, DeliveryReport]]:
+    """The kept reports for these (provider, provider message id) pairs, removed: (tenant, report)."""
+    if not keys:
+        return []
+    rows = await session.execute(_TAKE_EARLY_REPORTS, {"providers": [k[0] for k in keys], "ids": [k[1] for k in keys]})
+    return sorted(((r.tenant_id, DeliveryReport(r.provider, r.provider_message_id, r.status, r.at, r.reason)) for r in rows),
+                  key=lambda kept: kept[1].at)
+
+
+async def forget_early_reports(session: AsyncSession, before: datetime) -> None:
+    """Reports that matched no message for a day never will (a provider's mistake)."""
+    await session.execute(sa.delete(early_reports).where(early_reports.c.received_at < before))
 
 
 # --- tenants ---------------------------------------------------------------------------------
 
 
-async def tenant(session: AsyncSession, tenant_id: str) -> sa.Row | None:
-    return (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+def _tenant_view(tenant_id: str, row: sa.Row | None) -> TenantView:
+    """The tenant as stored (defaults for one never heard of); raises sealing.CannotUnseal when
+    its secrets cannot be opened."""
+    if row is None:
+        return TenantView(tenant_id, tenant_id, None, None, TenantNotificationSettings())
+    return TenantView(
+        tenant_id, row.name or tenant_id, row.time_zone, row.language,
+        TenantNotificationSettings.model_validate(sealing.unseal(row.settings)), known=row.announced_at is not None,
+    )
 
 
-async def tenants_by_id(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, sa.Row]:
-    rows = await session.execute(sa.select(tenants).where(tenants.c.tenant_id.in_(list(set(tenant_ids)))))
-    return {row.tenant_id: row for row in rows}
+async def tenant(session: AsyncSession, tenant_id: str) -> TenantView:
+    row = (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+    return _tenant_view(tenant_id, row)
 
 
-async def save_tenant(session: AsyncSession, tenant_id: str, **values: Any) -> None:
+async def tenant_views(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, TenantView | sealing.CannotUnseal]:
+    """Each tenant as stored, or why its secrets cannot be opened."""
+    ids = list(set(tenant_ids))
+    rows = {row.tenant_id: row for row in await session.execute(sa.select(tenants).where(tenants.c.tenant_id.in_(ids)))}
+    views: dict[str, TenantView | sealing.CannotUnseal] = {}
+    for tenant_id in ids:
+        try:
+            views[tenant_id] = _tenant_view(tenant_id, rows.get(tenant_id))
+        except sealing.CannotUnseal as exc:
+            views[tenant_id] = exc
+    return views
+
+
+async def known_tenants(session: AsyncSession, tenant_ids: Iterable[str]) -> set[str]:
+    """Which of these tenants `tenant.updated` has told of."""
+    query = sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id.in_(list(set(tenant_ids))), tenants.c.announced_at.is_not(None))
+    return set((await session.execute(query)).scalars())
+
+
+async def save_tenant(session: AsyncSession, tenant_id: str, *, announced_at: datetime | None = None, **values: Any) -> None:
     """Insert or update the tenant; `settings` must be given for a tenant not yet known. Its
-    secrets are stored sealed (sealing.py)."""
+    secrets are stored sealed (sealing.py). `announced_at`: `tenant.updated` told of it."""
     values["settings"] = sealing.seal(values.get("settings") or {})
-    stmt = pg.insert(tenants).values(tenant_id=tenant_id, **values)
+    stmt = pg.insert(tenants).values(tenant_id=tenant_id, announced_at=announced_at, **values)
     update = {k: stmt.excluded[k] for k in values} | {"updated_at": sa.func.now()}
+    if announced_at is not None:
+        update["announced_at"] = sa.func.coalesce(tenants.c.announced_at, stmt.excluded.announced_at)
     await session.execute(stmt.on_conflict_do_update(index_elements=[tenants.c.tenant_id], set_=update))
 
 
@@ -266,14 +501,42 @@ async def tenant_of_number(session: AsyncSession, number: str) -> str | None:
     return (await session.execute(sa.select(receiving_numbers.c.tenant_id).where(receiving_numbers.c.number == number))).scalar()
 
 
+# --- how far the tenants consumers of every process have read ------------------------------------
+
+
+async def note_progress(session: AsyncSession, process_id: str, caught_up_at: datetime | None) -> None:
+    """This process is alive, and its tenants consumer had read all it holds at `caught_up_at`."""
+    stmt = pg.insert(consumer_progress).values(process_id=process_id, caught_up_at=caught_up_at, seen_at=sa.func.now())
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[consumer_progress.c.process_id], set_={"caught_up_at": caught_up_at, "seen_at": sa.func.now()}))
+
+
+async def tenants_caught_up_at(session: AsyncSession, alive: timedelta) -> datetime | None:
+    """The instant by which the tenants consumers of every process seen within `alive` had read
+    all their partitions held (each process reads some of them): the earliest of their marks;
+    None while one of them has not caught up yet."""
+    row = (await session.execute(
+        sa.select(sa.func.min(consumer_progress.c.caught_up_at),
+                  sa.func.count().filter(consumer_progress.c.caught_up_at.is_(None)))
+        .where(consumer_progress.c.seen_at >= sa.func.now() - alive)
+    )).one()
+    return None if row[1] else row[0]
+
+
+async def forget_processes(session: AsyncSession, before: datetime) -> None:
+    await session.execute(sa.delete(consumer_progress).where(consumer_progress.c.seen_at < before))
+
+
 # --- templates -------------------------------------------------------------------------------
 
 
-async def saved_templates(session: AsyncSession, tenant_id: str, template_key: str | None = None) -> list[sa.Row]:
-    query = sa.select(templates).where(templates.c.tenant_id == tenant_id)
+async def saved_templates(session: AsyncSession, tenant_id: str, template_key: str | None = None) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The tenant's own templates: (subject, body) by (template key, channel, language)."""
+    t = templates.c
+    query = sa.select(t.template_key, t.channel, t.language, t.subject, t.body).where(t.tenant_id == tenant_id)
     if template_key:
-        query = query.where(templates.c.template_key == template_key)
-    return list(await session.execute(query))
+        query = query.where(t.template_key == template_key)
+    return {(r.template_key, r.channel, r.language): (r.subject, r.body) for r in await session.execute(query)}
 
 
 async def save_template(session: AsyncSession, **values: Any) -> None:
@@ -324,7 +587,7 @@ async def set_consent(session: AsyncSession, tenant_id: str, customer_id: uuid.U
     ))
 
 
-# --- replies ---------------------------------------------------------------------------------
+# --- replies and webhook tokens --------------------------------------------------------------
 
 
 async def add_reply(session: AsyncSession, **values: Any) -> bool:
@@ -333,7 +596,23 @@ async def add_reply(session: AsyncSession, **values: Any) -> bool:
     return (await session.execute(stmt.returning(replies.c.id))).first() is not None
 
 
-# --- sandbox ---------------------------------------------------------------------------------
+async def remember_token(session: AsyncSession, provider: str, token: str, digest: str, at: datetime) -> str:
+    """Remember a signed callback's one-time token: `new`, `same` (this token came before with
+    the same content: the provider retrying) or `other` (with other content: a replay)."""
+    stmt = pg.insert(webhook_tokens).values(provider=provider, token=token, digest=digest, seen_at=at).on_conflict_do_nothing()
+    if (await session.execute(stmt.returning(webhook_tokens.c.token))).first() is not None:
+        return "new"
+    seen = (await session.execute(
+        sa.select(webhook_tokens.c.digest).where(webhook_tokens.c.provider == provider, webhook_tokens.c.token == token)
+    )).scalar()
+    return "same" if seen == digest else "other"
+
+
+async def forget_tokens(session: AsyncSession, provider: str, before: datetime) -> None:
+    await session.execute(sa.delete(webhook_tokens).where(webhook_tokens.c.provider == provider, webhook_tokens.c.seen_at < before))
+
+
+# --- sandbox and dead letters ----------------------------------------------------------------
 
 
 async def add_sandbox_messages(session: AsyncSession, rows: list[dict]) -> None:
@@ -341,69 +620,14 @@ async def add_sandbox_messages(session: AsyncSession, rows: list[dict]) -> None:
         await session.execute(sa.insert(sandbox_messages), rows)
 
 
-async def sandbox_inbox(session: AsyncSession, tenant_id: str | None, recipient: str | None, limit: int) -> list[dict]:
-    """What the sandbox channel received, newest first."""
-    query = sa.select(sandbox_messages).order_by(sandbox_messages.c.id.desc()).limit(limit)
-    if tenant_id:
-        query = query.where(sandbox_messages.c.tenant_id == tenant_id)
-    if recipient:
-        query = query.where(sandbox_messages.c.recipient == recipient)
-    return [dict(r._mapping) for r in await session.execute(query)]
-
-
-async def recent_messages(session: AsyncSession, tenant_id: str | None, limit: int) -> list[sa.Row]:
-    """Every channel's messages for the sandbox page, newest first."""
-    query = sa.select(messages).order_by(messages.c.created_at.desc()).limit(limit)
-    if tenant_id:
-        query = query.where(messages.c.tenant_id == tenant_id)
-    return list(await session.execute(query))
-
-
-async def recent_replies(session: AsyncSession, tenant_id: str | None, limit: int) -> list[sa.Row]:
-    query = sa.select(replies).order_by(replies.c.received_at.desc()).limit(limit)
-    if tenant_id:
-        query = query.where(replies.c.tenant_id == tenant_id)
-    return list(await session.execute(query))
-
-
-# --- the communication log and usage ---------------------------------------------------------
-
-_LOG_COLUMNS = (
-    "id", "booking_id", "customer_id", "channel", "recipient", "template_key", "subject", "body", "status", "reason",
-    "provider", "segments", "cost", "currency", "payer", "created_at", "sent_at", "delivered_at", "failed_at", "billed_at",
-)
-
-
-async def communication_log(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID | None, customer_id: uuid.UUID | None) -> list[dict]:
-    """Every message of the tenant about a booking or to a customer, oldest first, each with its
-    status history."""
-    query = sa.select(*(messages.c[c] for c in _LOG_COLUMNS)).where(messages.c.tenant_id == tenant_id).order_by(messages.c.created_at)
-    if booking_id:
-        query = query.where(messages.c.booking_id == booking_id)
-    if customer_id:
-        query = query.where(messages.c.customer_id == customer_id)
-    log = [dict(r._mapping) for r in await session.execute(query)]
-    if log:
-        events = await session.execute(
-            sa.select(message_events).where(message_events.c.message_id.in_([m["id"] for m in log])).order_by(message_events.c.id)
-        )
-        history: dict[uuid.UUID, list[dict]] = {}
-        for e in events:
-            history.setdefault(e.message_id, []).append({"status": e.status, "at": e.at, "detail": e.detail})
-        for m in log:
-            m["history"] = history.get(m["id"], [])
-    return log
-
-
-async def usage(session: AsyncSession, tenant_id: str, zone: str, month: str | None) -> list[dict]:
-    """Delivered SMS per payer and month (in the tenant's zone): count, segments, amount."""
-    month_col = sa.func.to_char(sa.func.timezone(zone, messages.c.billed_at), "YYYY-MM").label("month")
-    query = (
-        sa.select(messages.c.payer, month_col, messages.c.currency,
-                  sa.func.count().label("messages"), sa.func.sum(messages.c.segments).label("segments"),
-                  sa.func.sum(messages.c.cost).label("amount"))
-        .where(messages.c.tenant_id == tenant_id, messages.c.billed_at.is_not(None))
-        .group_by(messages.c.payer, month_col, messages.c.currency).order_by(month_col, messages.c.payer)
-    )
-    rows = [dict(r._mapping) for r in await session.execute(query)]
-    return [r for r in rows if month is None or r["month"] == month]
+async def dead_letter(session: AsyncSession, envelope: Envelope, *, consumer: str, original_topic: str, reason: str, at: datetime) -> None:
+    """Put a consumed message on the dead-letter topic through the outbox, in the transaction that
+    records what became of it, with the headers the runtime's dead letters carry."""
+    headers = {k: v.decode() for k, v in envelope.headers()} | {
+        "dead-letter-reason": reason[:4000], "dead-letter-consumer": consumer, "original-topic": original_topic,
+        "dead-lettered-at": at.isoformat(),
+    }
+    await session.execute(sa.insert(database.outbox).values(
+        event_id=envelope.event_id, topic=topics.DEAD_LETTER, key=envelope.key, value=encode(envelope), headers=headers,
+    ))
+    await session.execute(sa.text(f"NOTIFY {outbox.CHANNEL}"))  # the relay publishes it after the commit

@@ -1,209 +1,112 @@
 """Providers' callbacks: delivery reports and inbound SMS from 46elks and Twilio, e-mail answers
-forwarded by Mailgun.
-
-Every callback is verified before anything is stored: 46elks callbacks carry the tenant's
-webhook secret in their address (46elks signs nothing); Twilio signs each callback in
-`X-Twilio-Signature`, base64 HMAC-SHA1 with the account's auth token over the full URL as
-Twilio called it followed by every form field's name and value sorted by name
-(Twilio's "Webhooks security" documentation); Mailgun signs `timestamp` + `token` with the
-domain's webhook signing key (HMAC-SHA256, "Securing webhooks"). A bad secret or signature gets 403 and changes
-nothing. Providers retry: the same report or inbound message twice changes nothing the second time.
-"""
+forwarded by Mailgun. Each is verified before anything is stored (callbacks.py says how): a
+missing secret or signature answers 401, a wrong one 403, and changes nothing. Providers retry:
+the same report or inbound message twice changes nothing the second time. Every field is
+bounded and refuses control characters (422)."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import logging
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
-from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Form, Header, Query, Request, Response
 
-from bookflow_contracts import SmsProviderAccount
-from bookflow_notification import handlers, storage, tenancy
-from bookflow_runtime.auth import Forbidden
-from bookflow_runtime.errors import BookflowError, NotFound
-from bookflow_runtime.http import runtime_of
-from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_notification import handlers
+from bookflow_notification.api import TenantId
+from bookflow_runtime.http import Session
+from bookflow_runtime.inputs import Line, Paragraph, Phone
 
-_log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
-ELKS_STATUS = {"sent": "sent", "delivered": "delivered", "failed": "failed"}
-TWILIO_STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered", "undelivered": "failed", "failed": "failed"}
-
-
-class BadCallback(BookflowError):
-    status = 400
-    code = "bad-callback"
+ProviderId = Line(200, min_length=1)
+Stamp = Line(40)
+Text = Paragraph(20_000)
+ElksSecret = Annotated[Line(200) | None, Query(description="The tenant's 46elks webhook secret.")]  # type: ignore[valid-type]
+TwilioSignature = Annotated[Line(200) | None, Header(alias="X-Twilio-Signature", description="Twilio's signature of the callback.")]  # type: ignore[valid-type]
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The form fields of a callback (providers post application/x-www-form-urlencoded)."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise BadCallback("expected an application/x-www-form-urlencoded body")
-    try:
-        return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True, strict_parsing=False))
-    except UnicodeDecodeError as exc:
-        raise BadCallback("the body is not UTF-8") from exc
-
-
-def _required(form: dict[str, str], *names: str) -> list[str]:
-    missing = [n for n in names if not form.get(n)]
-    if missing:
-        raise BadCallback(f"missing field(s): {', '.join(missing)}")
-    return [form[n] for n in names]
-
-
-def _instant(text: str | None) -> datetime:
-    """A provider's timestamp; 46elks sends UTC without a zone. Now, if absent or unreadable."""
-    try:
-        moment = datetime.fromisoformat(text or "")
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def _accounts(runtime: ServiceRuntime, tenant_id: str, provider: str) -> list[SmsProviderAccount]:
-    async with runtime.db.transaction() as session:
-        view = tenancy.view(tenant_id, await storage.tenant(session, tenant_id))
-    return [a for a in view.settings.sms_providers if a.provider == provider]
-
-
-def _elks_secret_matches(accounts: list[SmsProviderAccount], secret: str) -> bool:
-    return any(a.webhook_secret and hmac.compare_digest(a.webhook_secret.encode(), secret.encode()) for a in accounts)
-
-
-def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
-    """The signature Twilio sends for a callback to `url` with `form`."""
-    payload = url + "".join(k + v for k, v in sorted(form.items()))
-    return base64.b64encode(hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
-
-
-def _twilio_verified(runtime: ServiceRuntime, request: Request, form: dict[str, str], accounts: list[SmsProviderAccount]) -> bool:
-    given = request.headers.get("x-twilio-signature", "")
-    url = runtime.settings.base_url() + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return bool(given) and any(
-        a.password and hmac.compare_digest(twilio_signature(a.password, url, form), given)
-        for a in accounts if not form.get("AccountSid") or a.username == form["AccountSid"]
-    )
-
-
-async def _report(runtime: ServiceRuntime, tenant_id: str, report: handlers.DeliveryReport) -> Response:
-    async with runtime.db.transaction() as session:
-        outcome = await handlers.apply_delivery_report(session, report, tenant_id)
-    if outcome == "unknown":
-        raise NotFound(f"no message {report.provider_message_id} of {report.provider}")
-    return Response(status_code=204)
+async def _signed(request: Request) -> tuple[str, dict[str, str]]:
+    """The URL Twilio called (as providers see this service) and every field it posted: its
+    signature covers them all, declared by the route or not."""
+    url = request.app.state.settings.base_url() + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    form = await request.form()  # Starlette parsed it once for the route's fields; this is that result
+    return url, {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 # --- 46elks ----------------------------------------------------------------------------------
 
 
-@router.post("/46elks/{tenant_id}/delivery", status_code=204, summary="46elks delivery report (`whendelivered`)")
-async def elks_delivery(tenant_id: str, secret: str, request: Request, runtime: Runtime) -> Response:
-    if not _elks_secret_matches(await _accounts(runtime, tenant_id, "46elks"), secret):
-        raise Forbidden("the callback's secret is not this tenant's")
-    form = await _form(request)
-    sms_id, status = _required(form, "id", "status")
-    if status not in ELKS_STATUS:
-        raise BadCallback(f"unknown status {status!r}")
-    return await _report(runtime, tenant_id, handlers.DeliveryReport(
-        "46elks", sms_id, ELKS_STATUS[status], _instant(form.get("delivered")), "46elks reported failed" if status == "failed" else None,
-    ))
+@router.post("/46elks/{tenant_id}/delivery", status_code=204, response_class=Response, summary="46elks delivery report (`whendelivered`)")
+async def elks_delivery(
+    tenant_id: TenantId, session: Session,
+    sms_id: Annotated[ProviderId, Form(alias="id", description="46elks' id of the SMS.")],  # type: ignore[valid-type]
+    status: Annotated[Line(20), Form(description="sent, delivered or failed.")],  # type: ignore[valid-type]
+    delivered: Annotated[Stamp | None, Form(description="When, in UTC (46elks writes no zone).")] = None,  # type: ignore[valid-type]
+    secret: ElksSecret = None,
+) -> None:
+    await handlers.receive_elks_report(session, tenant_id, secret, sms_id, status, delivered)
 
 
-@router.post("/46elks/inbound", summary="46elks inbound SMS (`sms_url` of the tenant's number)")
-async def elks_inbound(secret: str, request: Request, runtime: Runtime) -> Response:
-    form = await _form(request)
-    sms_id, sender, recipient = _required(form, "id", "from", "to")
-    tenant_id = await _tenant_of(runtime, recipient)
-    if not _elks_secret_matches(await _accounts(runtime, tenant_id, "46elks"), secret):
-        raise Forbidden("the callback's secret is not this tenant's")
-    await _receive(runtime, tenant_id, handlers.InboundMessage("46elks", sms_id, sender, recipient, form.get("message", ""), _instant(form.get("created"))))
-    return Response(status_code=200)  # an empty answer: 46elks would send a non-empty one back as an SMS
+@router.post("/46elks/inbound", response_class=Response, summary="46elks inbound SMS (`sms_url` of the tenant's number)",
+             responses={200: {"description": "Empty: 46elks would send a non-empty answer back to the customer as an SMS."}})
+async def elks_inbound(
+    session: Session,
+    sms_id: Annotated[ProviderId, Form(alias="id", description="46elks' id of the SMS.")],  # type: ignore[valid-type]
+    sender: Annotated[Phone, Form(alias="from", min_length=1, description="The customer's number.")],
+    to: Annotated[Phone, Form(min_length=1, description="The tenant's number it was sent to.")],
+    message: Annotated[Text, Form(description="What the customer wrote.")] = "",  # type: ignore[valid-type]
+    created: Annotated[Stamp | None, Form(description="When 46elks received it (UTC).")] = None,  # type: ignore[valid-type]
+    secret: ElksSecret = None,
+) -> Response:
+    await handlers.receive_elks_sms(session, secret, sms_id, sender, to, message, created)
+    return Response(status_code=200)
 
 
 # --- Twilio ----------------------------------------------------------------------------------
 
 
-@router.post("/twilio/{tenant_id}/status", status_code=204, summary="Twilio status callback (`StatusCallback`)")
-async def twilio_status(tenant_id: str, request: Request, runtime: Runtime) -> Response:
-    form = await _form(request)
-    if not _twilio_verified(runtime, request, form, await _accounts(runtime, tenant_id, "twilio")):
-        raise Forbidden("the X-Twilio-Signature does not match")
-    sid, status = _required(form, "MessageSid", "MessageStatus")
-    if status not in TWILIO_STATUS:
-        return Response(status_code=204)  # queued, accepted, sending: nothing new to us
-    reason = f"twilio: {status}, error {form.get('ErrorCode') or 'none'}" if TWILIO_STATUS[status] == "failed" else None
-    return await _report(runtime, tenant_id, handlers.DeliveryReport("twilio", sid, TWILIO_STATUS[status], datetime.now(UTC), reason))
+@router.post("/twilio/{tenant_id}/status", status_code=204, response_class=Response, summary="Twilio status callback (`StatusCallback`)")
+async def twilio_status(
+    tenant_id: TenantId, request: Request, session: Session, signature: TwilioSignature,
+    sid: Annotated[ProviderId, Form(alias="MessageSid", description="Twilio's id of the message.")],  # type: ignore[valid-type]
+    status: Annotated[Line(20), Form(alias="MessageStatus", description="queued, sent, delivered, undelivered, failed, read…")],  # type: ignore[valid-type]
+    error_code: Annotated[Line(20) | None, Form(alias="ErrorCode", description="Why it failed.")] = None,  # type: ignore[valid-type]
+    account_sid: Annotated[Line(64) | None, Form(alias="AccountSid", description="The account it was sent by.")] = None,  # type: ignore[valid-type]
+) -> None:
+    url, form = await _signed(request)
+    await handlers.receive_twilio_status(session, tenant_id, url, form, signature, sid, status, error_code)
 
 
-@router.post("/twilio/inbound", summary="Twilio inbound SMS (the number's messaging webhook)")
-async def twilio_inbound(request: Request, runtime: Runtime) -> Response:
-    form = await _form(request)
-    sid, sender, recipient = _required(form, "MessageSid", "From", "To")
-    tenant_id = await _tenant_of(runtime, recipient)
-    if not _twilio_verified(runtime, request, form, await _accounts(runtime, tenant_id, "twilio")):
-        raise Forbidden("the X-Twilio-Signature does not match")
-    await _receive(runtime, tenant_id, handlers.InboundMessage("twilio", sid, sender, recipient, form.get("Body", ""), datetime.now(UTC)))
-    return Response("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>", media_type="application/xml")
+@router.post("/twilio/inbound", response_class=Response, summary="Twilio inbound SMS (the number's messaging webhook)",
+             responses={200: {"description": "An empty TwiML answer.", "content": {"application/xml": {}}}})
+async def twilio_inbound(
+    request: Request, session: Session, signature: TwilioSignature,
+    sid: Annotated[ProviderId, Form(alias="MessageSid", description="Twilio's id of the message.")],  # type: ignore[valid-type]
+    sender: Annotated[Phone, Form(alias="From", min_length=1, description="The customer's number.")],
+    to: Annotated[Phone, Form(alias="To", min_length=1, description="The tenant's number it was sent to.")],
+    body: Annotated[Text, Form(alias="Body", description="What the customer wrote.")] = "",  # type: ignore[valid-type]
+    account_sid: Annotated[Line(64) | None, Form(alias="AccountSid", description="The receiving account.")] = None,  # type: ignore[valid-type]
+) -> Response:
+    url, form = await _signed(request)
+    await handlers.receive_twilio_sms(session, url, form, signature, sid, sender, to, body)
+    return Response(TWIML_EMPTY, media_type="application/xml")
 
 
 # --- Mailgun (inbound e-mail) ------------------------------------------------------------------
 
 
-def mailgun_signature(signing_key: str, timestamp: str, token: str) -> str:
-    """What Mailgun puts in `signature`: hex HMAC-SHA256 of timestamp and token with the key."""
-    return hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-
-
-MAILGUN_MAX_AGE = timedelta(minutes=15)  # older signed posts are refused: a captured one cannot be replayed later
-
-
-@router.post("/mailgun/{tenant_id}/inbound", summary="An e-mail answer forwarded by a Mailgun route (`forward()`)")
-async def mailgun_inbound(tenant_id: str, request: Request, runtime: Runtime) -> Response:
-    async with runtime.db.transaction() as session:
-        inbound = tenancy.view(tenant_id, await storage.tenant(session, tenant_id)).settings.inbound_email
-    form = await _any_form(request)
-    timestamp, token, signature = (form.get(k, "") for k in ("timestamp", "token", "signature"))
-    if inbound is None or not signature or not hmac.compare_digest(mailgun_signature(inbound.signing_key, timestamp, token), signature):
-        raise Forbidden("the Mailgun signature does not match")
-    if not timestamp.isdigit() or abs(datetime.now(UTC) - datetime.fromtimestamp(int(timestamp), UTC)) > MAILGUN_MAX_AGE:
-        raise Forbidden("the Mailgun signature is too old")
-    message_id, sender = _required(form, "Message-Id", "sender")
-    text = form.get("stripped-text") or form.get("body-plain") or ""  # stripped: the answer without the quoted mail
-    await _receive(runtime, tenant_id, handlers.InboundMessage(
-        "mailgun", message_id, sender.strip().lower(), form.get("recipient") or inbound.address, text.strip(),
-        datetime.fromtimestamp(int(timestamp), UTC), channel="email",
-    ))
+@router.post("/mailgun/{tenant_id}/inbound", response_class=Response, summary="An e-mail answer forwarded by a Mailgun route (`forward()`)",
+             responses={200: {"description": "Taken (or already taken: Mailgun retries)."}})
+async def mailgun_inbound(
+    tenant_id: TenantId, session: Session,
+    timestamp: Annotated[str, Form(pattern=r"^\d{1,10}$", description="When Mailgun signed the post (Unix seconds).")],
+    token: Annotated[Line(200, min_length=1), Form(description="Mailgun's one-time token.")],  # type: ignore[valid-type]
+    signature: Annotated[Line(128, min_length=1), Form(description="HMAC-SHA256 of timestamp and token.")],  # type: ignore[valid-type]
+    message_id: Annotated[Line(500, min_length=1), Form(alias="Message-Id", description="The e-mail's Message-Id.")],  # type: ignore[valid-type]
+    sender: Annotated[Line(254, min_length=3), Form(description="Who wrote it.")],  # type: ignore[valid-type]
+    recipient: Annotated[Line(254) | None, Form(description="The address it was sent to.")] = None,  # type: ignore[valid-type]
+    stripped_text: Annotated[Text | None, Form(alias="stripped-text", description="The answer without the quoted mail.")] = None,  # type: ignore[valid-type]
+    body_plain: Annotated[Text | None, Form(alias="body-plain", description="The whole text.")] = None,  # type: ignore[valid-type]
+) -> Response:
+    await handlers.receive_mailgun_email(session, tenant_id, timestamp=timestamp, token=token, signature=signature,
+                                         message_id=message_id, sender=sender, recipient=recipient, text=stripped_text or body_plain or "")
     return Response(status_code=200)
-
-
-async def _any_form(request: Request) -> dict[str, str]:
-    """Mailgun posts urlencoded or multipart (with attachments); attachments are not kept."""
-    try:
-        form = await request.form()
-    except Exception as exc:  # noqa: BLE001 (whatever the parser says, the body is not a form)
-        raise BadCallback(f"the body is not a form: {exc}") from exc
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-# --- shared ----------------------------------------------------------------------------------
-
-
-async def _tenant_of(runtime: ServiceRuntime, number: str) -> str:
-    async with runtime.db.transaction() as session:
-        tenant_id = await storage.tenant_of_number(session, number)
-    if tenant_id is None:
-        raise NotFound(f"no tenant receives at {number}")
-    return tenant_id
-
-
-async def _receive(runtime: ServiceRuntime, tenant_id: str, reply: handlers.InboundMessage) -> None:
-    async with runtime.db.transaction() as session:
-        if not await handlers.receive_reply(session, tenant_id, reply):
-            _log.info("inbound %s %s was already received", reply.provider, reply.provider_message_id)

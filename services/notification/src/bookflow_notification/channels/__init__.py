@@ -1,6 +1,7 @@
 """The ways a message leaves, behind one small interface: `send(outgoing) -> Accepted`, raising
-`SendFailed` (retryable or not). SMS goes through a provider (46elks, Twilio, or the sandbox),
-e-mail over SMTP (or the sandbox), letters as PDF files in the tenant's letter folder.
+`SendFailed` (retryable or not). SMS goes through a provider (46elks, Twilio, or the sandbox in
+development mode), e-mail over SMTP (or the sandbox in development mode), letters as PDF files in
+the tenant's letter folder.
 
 The sandbox's "delivery" is a row in the service's own table, written by the dispatcher in the
 same transaction that records the outcome, so the sandbox has no crash window at all.
@@ -12,7 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bookflow_contracts import Channel, SmsProviderAccount, TenantNotificationSettings
+from bookflow_contracts import Channel
+from bookflow_notification.tenant_settings import SmsProviderAccount, TenantNotificationSettings
 
 
 @dataclass(frozen=True)

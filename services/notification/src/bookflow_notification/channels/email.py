@@ -1,4 +1,5 @@
-"""E-mail over SMTP with aiosmtplib, to the tenant's mail server; without one, to the sandbox."""
+"""E-mail over SMTP with aiosmtplib, to the tenant's mail server; without one, to the sandbox (which
+the dispatcher only lets happen in development mode)."""
 from __future__ import annotations
 
 from email.message import EmailMessage

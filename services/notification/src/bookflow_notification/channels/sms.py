@@ -7,7 +7,8 @@
   auth token) and form fields `From`, `To`, `Body`, `StatusCallback`. Answers 201 with JSON
   `sid`. Status callbacks post `MessageSid`, `MessageStatus`, `ErrorCode`; every callback is
   signed in `X-Twilio-Signature` (see webhooks.py).
-- sandbox: accepts at once and counts as delivered; the dispatcher stores it for the sandbox page.
+- sandbox (development mode only): accepts at once and counts as delivered; the dispatcher stores
+  it for the sandbox page.
 
 The calls go through aiohttp rather than httpx: measured here, one httpx POST costs 1.1–1.3 ms
 of CPU (httpcore's pool bookkeeping and anyio's socket attributes on every request), one aiohttp
@@ -24,11 +25,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bookflow_contracts import SmsProviderAccount
 from bookflow_notification.channels import Accepted, Outgoing, SendFailed
-
-ELKS_API = "https://api.46elks.com"
-TWILIO_API = "https://api.twilio.com"
+from bookflow_notification.tenant_settings import ELKS_API, TWILIO_API, SmsProviderAccount
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""Upkeep between the dispatcher's rounds (at most once per `dispatch_poll_seconds` in each
+process): messages a stopped process left `sending`, messages waiting for their tenant's
+settings, and forgetting what is no longer needed.
+
+A request for a tenant this service has not heard of waits (`waiting`) rather than going out
+with defaults a customer would see. When `tenant.updated` comes, its handler queues them at once;
+this sweep catches any it missed. When the tenants consumers of every live process have read
+everything their topic held at an instant after the request came in (plus a slack for clocks)
+and the tenant is still unknown, there is no such tenant: the message fails with "unknown
+tenant" and the request goes to the dead-letter topic with reason `unknown-tenant`. The dead
+letter is written through the outbox, in the transaction that fails the message, so the two
+cannot part: a crash leaves both or neither, and the relay publishes it with the runtime's
+dead-letter headers (the consumed record itself is long gone, so `kafka.dead_letter` has
+nothing to send).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookflow_contracts import Envelope, SendNotification, topics
+from bookflow_notification import domain, recording, storage
+from bookflow_notification.domain import Message
+from bookflow_notification.settings import NotificationSettings
+from bookflow_runtime import context
+from bookflow_runtime.database import after_commit
+
+_log = logging.getLogger(__name__)
+
+UNKNOWN_TENANT = "unknown tenant"
+LEASE_CHECK = timedelta(seconds=10)
+FORGET_CHECK = timedelta(hours=1)
+
+
+class Upkeep:
+    def __init__(self, settings: NotificationSettings, tenants_caught_up: Callable[[], datetime | None]) -> None:
+        self.settings = settings
+        self.tenants_caught_up = tenants_caught_up  # when this process's tenants consumer last had read all it holds
+        self.process_id = str(uuid.uuid4())
+        self._every = timedelta(seconds=settings.dispatch_poll_seconds)
+        self._last = self._last_leases = self._last_forget = datetime.min.replace(tzinfo=UTC)
+
+    async def run(self, session: AsyncSession, now: datetime) -> None:
+        """One sweep, unless one ran less than a poll ago."""
+        real_now = datetime.now(UTC)  # bookkeeping between processes goes by the real clock, not the dispatcher's
+        if real_now - self._last < self._every:
+            return
+        self._last = real_now
+        await storage.note_progress(session, self.process_id, self.tenants_caught_up())
+        if now - self._last_leases >= LEASE_CHECK or now < self._last_leases:
+            self._last_leases = now
+            await self._give_up_expired_leases(session, now)
+        await self._waiting_for_tenants(session, now)
+        if real_now - self._last_forget >= FORGET_CHECK:
+            self._last_forget = real_now
+            await storage.forget_early_reports(session, real_now - timedelta(days=1))
+            await storage.forget_tokens(session, "mailgun", real_now - timedelta(hours=1))
+            await storage.forget_processes(session, real_now - timedelta(hours=1))
+
+    async def _give_up_expired_leases(self, session: AsyncSession, now: datetime) -> None:
+        """Messages a stopped process left `sending`: see dispatcher.py on the crash window."""
+        for message in await storage.expired_leases(session, now):
+            reason = (f"outcome unknown: the service stopped between handing the message to {message.provider or message.channel} "
+                      "and recording the answer; not sent again so that the customer gets no second message")
+            with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
+                await recording.fail(session, message, reason, now)
+
+    async def _waiting_for_tenants(self, session: AsyncSession, now: datetime) -> None:
+        waiting = await storage.waiting(session)
+        if not waiting:
+            return
+        known = await storage.known_tenants(session, {m.tenant_id for m in waiting})
+        alive = max(timedelta(seconds=10), 5 * self._every)
+        caught_up = await storage.tenants_caught_up_at(session, alive)
+        slack = timedelta(seconds=self.settings.unknown_tenant_slack_seconds)
+        released = set()
+        for message in waiting:
+            if message.tenant_id in known:
+                released.add(message.tenant_id)
+            elif domain.tenant_unknown_for_good(max(message.created_at, message.requested_at or message.created_at), caught_up, slack):
+                with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
+                    await self._refuse(session, message, now)
+        for tenant_id in released:
+            await storage.release_waiting(session, tenant_id, now)
+        if released:
+            after_commit(session, recording.queued.wake)
+
+    async def _refuse(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """No such tenant: nothing is ever sent for it; the request goes to the dead letters."""
+        await recording.fail(session, message, UNKNOWN_TENANT, now)
+        await storage.dead_letter(
+            session, request_envelope(message), consumer=f"{self.settings.service_name}.requests",
+            original_topic=topics.NOTIFICATION_REQUESTS, at=now,
+            reason=f"unknown-tenant: no tenant {message.tenant_id} (no tenant.updated for it by the time the tenants topic was read to its end)",
+        )
+        _log.error("request %s for unknown tenant %s dead-lettered", message.idempotency_key, message.tenant_id)
+
+
+def request_envelope(message: Message) -> Envelope:
+    """The request a message was made from, in its envelope as it came (same event id)."""
+    request = SendNotification(
+        idempotency_key=message.idempotency_key, customer=message.customer, channels=message.channels,
+        template_key=message.template_key, data=message.data, booking_id=message.booking_id, purpose=message.purpose,  # type: ignore[arg-type]
+        regarding=message.regarding, regarding_version=message.regarding_version, valid_until=message.valid_until,
+    )
+    return Envelope.wrap(request, tenant_id=message.tenant_id, occurred_at=message.requested_at or message.created_at,
+                         correlation_id=message.correlation_id, causation_id=message.causation_id, event_id=message.request_event_id)
