@@ -147,6 +147,8 @@ class Stack:
         """Where a service finds the others it calls over HTTP."""
         if name == "booking" and "notification" in self.ports:
             return {"BOOKFLOW_BOOKING_NOTIFICATION_URL": f"http://127.0.0.1:{self.ports['notification']}"}
+        if name == "recall" and "booking" in self.ports:  # book-again and recall links lead to booking's online booking page
+            return {"BOOKFLOW_RECALL_BOOKING_PUBLIC_URL": f"http://127.0.0.1:{self.ports['booking']}"}
         return {}
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 60) -> None:

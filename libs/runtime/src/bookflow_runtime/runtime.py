@@ -29,7 +29,7 @@ from bookflow_runtime.database import Database, create_engine
 from bookflow_runtime.loop import Wakeup, run_rounds
 from bookflow_runtime.outbox import OutboxRelay
 from bookflow_runtime.settings import ServiceSettings
-from bookflow_runtime.subscription import Subscription
+from bookflow_runtime.subscription import Progress, Subscription
 
 _log = logging.getLogger(__name__)
 
@@ -174,6 +174,13 @@ class ServiceRuntime:
         for subscription in self._subscriptions:
             if subscription.delivery.consumer.name == consumer:
                 return subscription.caught_up_at
+        raise KeyError(consumer)
+
+    def consumer_progress(self, consumer: str) -> Progress:
+        """`caught_up_at` of the named consumer with the partitions it holds for (see Progress)."""
+        for subscription in self._subscriptions:
+            if subscription.delivery.consumer.name == consumer:
+                return subscription.progress()
         raise KeyError(consumer)
 
     def asyncapi(self) -> dict[str, Any]:
