@@ -7,15 +7,16 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from bookflow_contracts import CancelTimer, SendNotification, SetTimer, WithdrawNotifications
+from bookflow_contracts import AutoBook, CancelTimer, SendNotification, SetTimer, TillSaleRecorded, WithdrawNotifications
 from bookflow_recall import api, book_again_api, consumers, recall_api
 from bookflow_recall.handlers import Deps
 from bookflow_recall.handlers.book_again import BookAgainSender
+from bookflow_recall.handlers.evaluation import RecallEvaluation
 from bookflow_recall.settings import RecallSettings
 from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
 
-PUBLISHES = (SetTimer, CancelTimer, SendNotification, WithdrawNotifications)
+PUBLISHES = (SetTimer, CancelTimer, SendNotification, WithdrawNotifications, AutoBook, TillSaleRecorded)
 
 
 def create_app(settings: RecallSettings, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -34,6 +35,8 @@ def create_app(settings: RecallSettings, clock: Callable[[], datetime] | None = 
         await run_rounds("book-again sending", sender.round, deps.sending)
 
     runtime.background(send_book_again_reminders)
+    if settings.evaluate_in_background:
+        runtime.background(RecallEvaluation(runtime.db, deps).run)
     app = runtime.http_app([api.router, book_again_api.router, recall_api.router])
     app.state.deps = deps
     return app

@@ -4,9 +4,10 @@ from __future__ import annotations
 from functools import partial
 
 from bookflow_contracts import (
-    BookingCreated, CustomerUpdated, NotificationStatusChanged, OrderTransitioned, ReminderDue, TenantUpdated, topics,
+    BookingCommandApplied, BookingCommandRefused, BookingCreated, CustomerUpdated, NotificationStatusChanged, OrderTransitioned,
+    ReminderDue, TenantUpdated, TillSaleRecorded, topics,
 )
-from bookflow_recall.handlers import Deps, book_again, projection
+from bookflow_recall.handlers import Deps, book_again, projection, recall
 from bookflow_runtime.consumer import Consumer
 
 
@@ -22,4 +23,7 @@ def consumers(deps: Deps) -> list[Consumer]:
         Consumer(name="timers", topic=topics.REMINDER_DUE, handlers={ReminderDue: bound(book_again.reminder_due)}),
         Consumer(name="deliveries", topic=topics.NOTIFICATION_STATUS,
                  handlers={NotificationStatusChanged: bound(projection.notification_status)}),
+        Consumer(name="command-results", topic=topics.BOOKING_COMMAND_RESULTS,
+                 handlers={BookingCommandApplied: bound(recall.auto_book_answered), BookingCommandRefused: bound(recall.auto_book_answered)}),
+        Consumer(name="sales", topic=topics.SALES_RECORDED, handlers={TillSaleRecorded: bound(recall.sale_recorded)}),
     ]

@@ -26,5 +26,7 @@ class RecallSettings(ServiceSettings):
         300.0, gt=0,
         description="Longest rest of the recall evaluation loop; it also wakes at each tenant's next day and when staff "
         "change a recall in this process. Steps run once per recall date however often it looks.")
+    evaluate_in_background: bool = Field(
+        True, description="Run the daily recall evaluation in this process (tests that drive it by hand turn it off).")
     progress_stale_seconds: float = Field(
         30.0, gt=0, description="A replica's report of how far it has read counts this long after it was written.")

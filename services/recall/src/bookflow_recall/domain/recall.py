@@ -11,7 +11,8 @@ recall date moves `frequency` ahead, until the template's number of times is rea
 
 Which bookings count (the seed leaves the window open; this is ours, and the same in the SQL of
 the benchmark's floor):
-- tolerance: a completed booking of the service starting on or after recall date − tolerance days;
+- tolerance: a completed booking of the service starting in the tolerance days before the recall
+  date (on or after recall date − tolerance, before the recall date; none when the tolerance is 0);
 - the step criteria look at bookings of the service starting on or after the course's window
   start, recall date − max(tolerance, run offset) days (so a visit after the letter went out,
   before the recall date, counts):
@@ -128,6 +129,7 @@ def window_start(template: Template, recall_date: date, run_offset_days: int) ->
 
 
 def tolerance_start(template: Template, recall_date: date) -> date:
+    """The first day of the tolerance; it ends before the recall date."""
     return recall_date - timedelta(days=template.tolerance_days)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import BookingCreated, CustomerUpdated, Envelope, NotificationStatusChanged, OrderTransitioned, TenantUpdated
 from bookflow_recall.handlers import Deps
-from bookflow_recall.handlers import book_again
+from bookflow_recall.handlers import book_again, recall
 from bookflow_recall.storage import projection
 
 
@@ -25,6 +25,7 @@ async def customer_updated(session: AsyncSession, event: CustomerUpdated, envelo
     await book_again.on_customer_changed(session, deps, envelope.tenant_id, event.customer.customer_id, changed=changed,
                                          changed_at=envelope.occurred_at, consent=event.marketing_consent,
                                          consent_changed_at=event.consent_changed_at)
+    await recall.sales_waiting_for(session, deps, envelope.tenant_id, event.customer.customer_id, event.customer.customer_number)
 
 
 async def booking_created(session: AsyncSession, event: BookingCreated, envelope: Envelope, *, deps: Deps) -> None:
@@ -57,4 +58,5 @@ async def order_transitioned(session: AsyncSession, event: OrderTransitioned, en
 
 async def notification_status(session: AsyncSession, event: NotificationStatusChanged, envelope: Envelope, *, deps: Deps) -> None:
     """Delivery and cost of this service's own messages (D3, D6, E4)."""
-    await book_again.delivery_changed(session, event, envelope, deps)
+    if not await book_again.delivery_changed(session, event, envelope, deps):
+        await recall.delivery_changed(session, event, envelope)

@@ -99,9 +99,10 @@ async def note_customer(session: AsyncSession, tenant_id: str, snapshot: Custome
     ))
 
 
-def _snapshot(row: Any) -> CustomerSnapshot:
+def snapshot_of(row: Any, customer_id: uuid.UUID | None = None) -> CustomerSnapshot:
+    """A customers row (or a row with its columns, empty for an unknown customer) as a snapshot."""
     return CustomerSnapshot(
-        customer_id=row.customer_id, name=row.name, phone=row.phone, email=row.email, language=row.language,
+        customer_id=customer_id or row.customer_id, name=row.name, phone=row.phone, email=row.email, language=row.language,
         preferred_channel=row.preferred_channel, customer_number=row.customer_number,
         address=Address.model_validate(row.address) if row.address else None,
     )
@@ -114,7 +115,7 @@ async def customer(session: AsyncSession, tenant_id: str, customer_id: uuid.UUID
     if row is None:
         return None
     facts = Customer(row.customer_id, row.name, row.phone, row.marketing_consent, row.consent_changed_at, row.contact_changed_at)
-    return facts, _snapshot(row)
+    return facts, snapshot_of(row)
 
 
 async def customer_by_number(session: AsyncSession, tenant_id: str, number: str) -> uuid.UUID | None:
@@ -125,7 +126,7 @@ async def customer_by_number(session: AsyncSession, tenant_id: str, number: str)
 async def snapshots(session: AsyncSession, tenant_id: str, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, CustomerSnapshot]:
     rows = await session.execute(sa.select(customers).where(
         customers.c.tenant_id == tenant_id, customers.c.customer_id == sa.func.any(sa.literal(customer_ids, pg.ARRAY(pg.UUID)))))
-    return {row.customer_id: _snapshot(row) for row in rows}
+    return {row.customer_id: snapshot_of(row) for row in rows}
 
 
 # --- bookings --------------------------------------------------------------------------------
