@@ -44,6 +44,9 @@ def upgrade() -> None:
         sa.Column("consent_changed_at", Instant),
     )
     op.create_index("customers_number", "customers", ["tenant_id", "customer_number"])
+    op.drop_index("booking_history_customer", table_name="booking_history")
+    op.create_index("booking_history_customer", "booking_history", ["tenant_id", "customer_id", "service"],
+                    postgresql_include=["starts_at", "state"])
     op.add_column("booking_history", sa.Column("ends_at", Instant))
     op.add_column("booking_history", sa.Column("version", sa.Integer, nullable=False, server_default="0"))
     op.add_column("booking_history", sa.Column("source", sa.Text, nullable=False, server_default="staff"))
@@ -220,3 +223,5 @@ def downgrade() -> None:
         op.drop_table(table)
     for column in ("booked_at", "source_ref", "source", "version", "ends_at"):
         op.drop_column("booking_history", column)
+    op.drop_index("booking_history_customer", table_name="booking_history")
+    op.create_index("booking_history_customer", "booking_history", ["tenant_id", "customer_id", "service"])

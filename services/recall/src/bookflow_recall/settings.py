@@ -22,6 +22,7 @@ class RecallSettings(ServiceSettings):
     book_again_poll_seconds: float = Field(
         0.5, gt=0, le=60, description="How often due reminders marked by another replica are looked for.")
     evaluation_batch_size: int = Field(2000, ge=1, le=50_000, description="Recall steps claimed and decided per transaction.")
+    evaluation_workers: int = Field(2, ge=1, le=16, description="Transactions of the recall evaluation running at once in this process.")
     evaluation_rest_seconds: float = Field(
         300.0, gt=0,
         description="Longest rest of the recall evaluation loop; it also wakes at each tenant's next day and when staff "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import date, timedelta
 from typing import Literal
 
@@ -91,11 +92,24 @@ class Template:
         object.__setattr__(self, "steps", tuple(sorted(self.steps, key=lambda s: s.after_days)))
 
     def step_at(self, after_days: int) -> Step | None:
-        return next((s for s in self.steps if s.after_days == after_days), None)
+        return self._by_days.get(after_days)
 
     def step_after(self, after_days: int | None) -> Step | None:
         """The first step after the one at `after_days` (the first of all when None)."""
-        return next((s for s in self.steps if after_days is None or s.after_days > after_days), None)
+        if after_days is None:
+            return self.steps[0] if self.steps else None
+        following = self._following.get(after_days, self)
+        if following is not self:
+            return following  # type: ignore[return-value]
+        return next((s for s in self.steps if s.after_days > after_days), None)
+
+    @cached_property
+    def _by_days(self) -> dict[int, Step]:
+        return {s.after_days: s for s in self.steps}
+
+    @cached_property
+    def _following(self) -> dict[int, Step | None]:
+        return {s.after_days: (self.steps[i + 1] if i + 1 < len(self.steps) else None) for i, s in enumerate(self.steps)}
 
 
 @dataclass(frozen=True)
@@ -186,7 +200,8 @@ def decide(template: Template, step: Step, facts: Facts, progress: Progress) -> 
     nxt = template.step_after(step.after_days)
     if outcome in ("skipped", "ended") or nxt is None:
         return Decision(step, outcome, criterion, actions, next_course(template, progress), course_over=True)
-    moved = replace(progress, last_step_days=step.after_days, next_step_day=progress.recall_date + timedelta(days=nxt.after_days))
+    moved = Progress(progress.recall_date, progress.course, progress.courses_done, step.after_days,
+                     progress.recall_date + timedelta(days=nxt.after_days), progress.status)
     return Decision(step, outcome, criterion, actions, moved)
 
 
@@ -216,9 +231,6 @@ def action_id(recall_id: uuid.UUID, course: int, after_days: int, index: int) ->
 
 
 def fallback_id(action: uuid.UUID) -> uuid.UUID:
+    """The id of the action an auto-book falls back to. An action sends at most one message, so
+    its id is also the id of that message's event in the outbox."""
     return uuid.uuid5(_IDS, f"{action}:fallback")
-
-
-def event_id(action: uuid.UUID, what: str = "request") -> uuid.UUID:
-    """The outbox event id of an action's message."""
-    return uuid.uuid5(_IDS, f"{action}:{what}")

@@ -17,12 +17,12 @@ recall with several steps overdue catches up one step per round, in order.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,11 +54,11 @@ class Tally:
 def recall_message(deps: Deps, tenant_id: str, customer: CustomerSnapshot, recall_id: uuid.UUID, action_id: uuid.UUID,
                    channel: str, template_key: str, service: str, recall_date: date) -> SendNotification:
     """A recall by SMS, e-mail or letter (E4), with a link to online booking for the service."""
-    return SendNotification(
+    return SendNotification.model_construct(  # every value comes from validated input; the evaluation makes thousands
         idempotency_key=f"recall:{action_id}", customer=customer, channels=[channel], template_key=template_key,
         data={"service": service, "recall_date": recall_date.isoformat(),
               "booking_url": booking_link(deps, tenant_id, customer.customer_id, service, "recall", recall_id)},
-        purpose="marketing", regarding=f"recall:{recall_id}",
+        booking_id=None, purpose="marketing", regarding=f"recall:{recall_id}", regarding_version=None, valid_until=None,
     )
 
 
@@ -66,9 +66,10 @@ def auto_book(tenant: storage.TenantRecall, customer_id: uuid.UUID, recall_id: u
               recall_date: date, now: datetime) -> AutoBook:
     """E4: the first free slot from the recall date up to 30 days ahead (never in the past)."""
     calendar = tenant.calendar
-    return AutoBook(request_id=action_id, customer_id=customer_id, service=service,
-                    search_from=max(now, calendar.start_of(recall_date)),
-                    search_until=calendar.start_of(recall_date + timedelta(days=domain.AUTO_BOOK_DAYS)), source_ref=str(recall_id))
+    return AutoBook.model_construct(request_id=action_id, customer_id=customer_id, service=service,
+                                    search_from=max(now, calendar.start_of(recall_date)),
+                                    search_until=calendar.start_of(recall_date + timedelta(days=domain.AUTO_BOOK_DAYS)),
+                                    source_ref=str(recall_id))
 
 
 @dataclass
@@ -76,6 +77,8 @@ class _Writes:
     runs: list[storage.StepRun] = field(default_factory=list)
     actions: list[storage.ActionRow] = field(default_factory=list)
     messages: list[tuple[tuple[uuid.UUID, int, int], Message, uuid.UUID]] = field(default_factory=list)
+    sends: list[tuple[tuple[uuid.UUID, int, int], storage.CustomerRecall, domain.Action, uuid.UUID, str]] = field(default_factory=list)
+    """Messages to write once their customers' contact details are read (one query per batch)."""
     moves: list[tuple[uuid.UUID, domain.Progress]] = field(default_factory=list)
     markers: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     leave: list[uuid.UUID] = field(default_factory=list)
@@ -90,23 +93,34 @@ async def evaluate_batch(session: AsyncSession, deps: Deps, tenant: storage.Tena
     if not due:
         return 0
     templates = {t.template.id: t.template for t in await storage.templates(session, tenant.tenant_id)}
+    starts: dict[date, datetime] = {}
+
+    def start_of(day: date) -> datetime:  # many recalls share their days
+        instant = starts.get(day)
+        if instant is None:
+            instant = starts[day] = calendar.start_of(day)
+        return instant
+
     w = _Writes()
-    asked, planned = [], []
-    for item in due:
-        recall, template = item.recall, templates.get(item.recall.template_id)
+    planned = []
+    ids, customers, services, tolerance_from, tolerance_until, window_from = [], [], [], [], [], []
+    for recall in due:
+        template = templates.get(recall.template_id)
         progress = recall.progress
         step = template.step_at((progress.next_step_day - progress.recall_date).days) if template and progress.next_step_day else None
         if template is None or step is None:
             w.moves.append((recall.id, _without_step(template, progress)))
             continue
-        asked.append(storage.FactsAsked(
-            recall.id, recall.customer_id, template.service,
-            calendar.start_of(domain.tolerance_start(template, progress.recall_date)), calendar.start_of(progress.recall_date),
-            calendar.start_of(domain.window_start(template, progress.recall_date, tenant.run_offset_days))))
-        planned.append((item, template, step))
-    found = await storage.facts(session, tenant.tenant_id, asked, now)
-    for item, template, step in planned:
-        recall, progress = item.recall, item.recall.progress
+        ids.append(recall.id)
+        customers.append(recall.customer_id)
+        services.append(template.service)
+        tolerance_from.append(start_of(domain.tolerance_start(template, progress.recall_date)))
+        tolerance_until.append(start_of(progress.recall_date))
+        window_from.append(start_of(domain.window_start(template, progress.recall_date, tenant.run_offset_days)))
+        planned.append((recall, template, step))
+    found = await storage.facts(session, tenant.tenant_id, ids, customers, services, tolerance_from, tolerance_until, window_from, now)
+    for recall, template, step in planned:
+        progress = recall.progress
         decision = domain.decide(template, step, found[recall.id], progress)
         key = (recall.id, progress.course, step.after_days)
         w.runs.append(storage.StepRun(recall.id, progress.course, step.after_days, progress.recall_date, decision.outcome,
@@ -115,7 +129,13 @@ async def evaluate_batch(session: AsyncSession, deps: Deps, tenant: storage.Tena
         if decision.outcome in ("skipped", "ended"):
             w.leave.append(recall.id)
         for index, action in enumerate(decision.actions):
-            _plan(deps, tenant, item, template, action, domain.action_id(recall.id, progress.course, step.after_days, index), key, now, w)
+            _plan(tenant, recall, template, action, domain.action_id(recall.id, progress.course, step.after_days, index), key, now, w)
+    if w.sends:
+        contacts = await storage.contacts(session, tenant.tenant_id, (recall.customer_id for _, recall, _, _, _ in w.sends))
+        for key, recall, action, action_id, service in w.sends:
+            w.messages.append((key, recall_message(deps, tenant.tenant_id, contacts[recall.customer_id], recall.id, action_id,
+                                                   action.channel or "sms", action.template_key, service, recall.progress.recall_date),
+                               action_id))
     fresh = await storage.record_step_runs(session, tenant.tenant_id, w.runs, now)
     w.actions = [a for a in w.actions if (a.recall_id, a.course, a.after_days) in fresh]
     await storage.add_actions(session, tenant.tenant_id, w.actions, now)
@@ -125,10 +145,10 @@ async def evaluate_batch(session: AsyncSession, deps: Deps, tenant: storage.Tena
     await storage.move_recalls(session, w.moves, now)
     await storage.set_markers(session, tenant.tenant_id, w.markers, "recall", now)
     await storage.leave_list(session, w.leave, "the course ended: the customer booked or came", now)
-    for run in w.runs:
-        if (run.recall_id, run.course, run.after_days) in fresh:
-            tally.outcomes[run.outcome] += 1
-            STEPS.labels(run.outcome).inc()
+    decided = Counter(run.outcome for run in w.runs if (run.recall_id, run.course, run.after_days) in fresh)
+    for outcome, count in decided.items():
+        tally.outcomes[outcome] += count
+        STEPS.labels(outcome).inc(count)
     for action in w.actions:
         tally.actions[action.kind if action.state != "awaiting-approval" else "awaiting-approval"] += 1
     faults.point("recall.evaluation-before-commit")  # decided and written, not committed
@@ -146,29 +166,24 @@ def _without_step(template: domain.Template | None, progress: domain.Progress) -
     return moved
 
 
-def _plan(deps: Deps, tenant: storage.TenantRecall, item: storage.DueRecall, template: domain.Template, action: domain.Action,
+def _plan(tenant: storage.TenantRecall, recall: storage.CustomerRecall, template: domain.Template, action: domain.Action,
           action_id: uuid.UUID, key: tuple[uuid.UUID, int, int], now: datetime, w: _Writes) -> None:
-    recall, progress = item.recall, item.recall.progress
-    common: dict[str, Any] = {"id": action_id, "recall_id": recall.id, "customer_id": recall.customer_id, "course": progress.course,
-                              "after_days": key[2], "recall_date": progress.recall_date, "kind": action.kind,
-                              "channel": action.channel, "template_key": action.template_key, "approval": action.approval,
-                              "fallback": action.fallback, "marker": action.marker}
+    progress = recall.progress
     if action.kind == "send":
-        if action.approval == "staff":
-            w.actions.append(storage.ActionRow(**common, state="awaiting-approval"))
-            return
-        w.actions.append(storage.ActionRow(**common, state="requested"))
-        w.messages.append((key, recall_message(deps, tenant.tenant_id, item.customer, recall.id, action_id, action.channel or "sms",
-                                               action.template_key, template.service, progress.recall_date),
-                           domain.event_id(action_id)))
+        state = "awaiting-approval" if action.approval == "staff" else "requested"
+        if state == "requested":
+            w.sends.append((key, recall, action, action_id, template.service))
     elif action.kind == "auto-book":
-        w.actions.append(storage.ActionRow(**common, state="awaiting-booking"))
+        state = "awaiting-booking"
         w.messages.append((key, auto_book(tenant, recall.customer_id, recall.id, action_id, template.service, progress.recall_date, now),
-                           domain.event_id(action_id)))
+                           action_id))
     else:
-        w.actions.append(storage.ActionRow(**common, state="listed"))
+        state = "listed"
         if action.marker:
             w.markers.append((recall.customer_id, action.marker))
+    w.actions.append(storage.ActionRow(action_id, recall.id, recall.customer_id, progress.course, key[2], progress.recall_date,
+                                       action.kind, action.channel, action.template_key, action.approval, action.fallback,
+                                       action.marker, state))
 
 
 async def evaluate_tenant(session: AsyncSession, deps: Deps, tenant_id: str, batch_size: int) -> EvaluationSummary:
@@ -189,21 +204,31 @@ class RecallEvaluation:
     def __init__(self, db: Database, deps: Deps) -> None:
         self.db, self.deps = db, deps
         self.batch_size = deps.settings.evaluation_batch_size
+        self.workers = deps.settings.evaluation_workers
 
     async def run(self) -> None:
         await run_rounds("recall evaluation", self.round, self.deps.evaluating)
 
-    async def round(self) -> float:
+    async def _drain(self, tenant: storage.TenantRecall, now: datetime, tally: Tally) -> None:
+        while True:
+            async with self.db.transaction() as session:
+                claimed = await evaluate_batch(session, self.deps, tenant, now, self.batch_size, tally)
+            if claimed < self.batch_size:
+                return
+
+    async def round(self, *, report: bool = False) -> float | Tally:
+        """Evaluate every enabled tenant once; returns how long to rest (or, with `report`, the
+        tally: the benchmark runs exactly this)."""
         now = self.deps.clock()
         async with self.db.transaction() as session:
             tenants = await storage.enabled_tenants(session)
         tally = Tally()
         for tenant in tenants:
-            while True:
-                async with self.db.transaction() as session:
-                    claimed = await evaluate_batch(session, self.deps, tenant, now, self.batch_size, tally)
-                if claimed < self.batch_size:
-                    break
+            # Several transactions at once: while one waits for the database, another decides
+            # (claims skip each other's rows).
+            await asyncio.gather(*(self._drain(tenant, now, tally) for _ in range(self.workers)))
+        if report:
+            return tally
         if tally.outcomes:
             _log.info("recall evaluation decided %d steps: %s", sum(tally.outcomes.values()), dict(tally.outcomes))
             return 0  # overdue steps of the same recalls may follow, one per round

@@ -122,7 +122,7 @@ async def approve(session: AsyncSession, deps: Deps, staff: Staff, tenant_id: st
         raise Conflict("the customer or the template is no longer known")
     message = recall_message(deps, tenant_id, found[1], action.recall_id, action.id, action.channel or "sms",
                              action.template_key or "recall", template.template.service, action.recall_date)
-    await outbox.put(session, message, tenant_id=tenant_id, event_id=domain.event_id(action.id))
+    await outbox.put(session, message, tenant_id=tenant_id, event_id=action.id)
     await storage.update_action(session, action.id, deps.clock(), state="requested", handled_by=staff.actor)
     return await storage.actions_of(session, tenant_id, [action.recall_id])
 
@@ -191,7 +191,7 @@ async def _fall_back(session: AsyncSession, deps: Deps, tenant_id: str, action: 
                 **common, kind="send", channel=action.fallback, template_key=action.template_key or "recall", state="requested")], now)
             message = recall_message(deps, tenant_id, snapshot, action.recall_id, fallback_id, action.fallback,
                                      action.template_key or "recall", template.template.service, action.recall_date)
-            await outbox.put(session, message, tenant_id=tenant_id, event_id=domain.event_id(fallback_id))
+            await outbox.put(session, message, tenant_id=tenant_id, event_id=fallback_id)
             return
     await storage.add_actions(session, tenant_id, [storage.ActionRow(
         **common, kind="recall-list", channel=None, template_key=None, state="listed")], now)

@@ -100,8 +100,10 @@ async def note_customer(session: AsyncSession, tenant_id: str, snapshot: Custome
 
 
 def snapshot_of(row: Any, customer_id: uuid.UUID | None = None) -> CustomerSnapshot:
-    """A customers row (or a row with its columns, empty for an unknown customer) as a snapshot."""
-    return CustomerSnapshot(
+    """A customers row (or a row with its columns, empty for an unknown customer) as a snapshot;
+    built without validating again what was validated when it was stored (the evaluation makes
+    one per recall)."""
+    return CustomerSnapshot.model_construct(
         customer_id=customer_id or row.customer_id, name=row.name, phone=row.phone, email=row.email, language=row.language,
         preferred_channel=row.preferred_channel, customer_number=row.customer_number,
         address=Address.model_validate(row.address) if row.address else None,

@@ -53,7 +53,8 @@ booking_history = sa.Table(
     sa.Column("source", sa.Text, nullable=False, server_default="staff"),
     sa.Column("source_ref", sa.Text),
     sa.Column("booked_at", Instant, comment="when it was made (booking.created); empty until that event is here"),
-    sa.Index("booking_history_customer", "tenant_id", "customer_id", "service"),
+    # The recall criteria read a customer's bookings of a service by start and state: from the index alone.
+    sa.Index("booking_history_customer", "tenant_id", "customer_id", "service", postgresql_include=["starts_at", "state"]),
 )
 
 consumer_progress = sa.Table(
