@@ -43,11 +43,14 @@ class SettingsOut(SettingsIn):
     model_config = ConfigDict(extra="ignore")
     tenant_id: str
     time_zone: str | None = Field(description="The tenant's zone as recall knows it (from the booking service); empty until it is here.")
+    day_origin: datetime | None = Field(None, description="With days shorter than a day: when the tenant's fast calendar began "
+                                                          "(its day then is day 0).")
 
 
 def _out(settings: storage.Settings) -> SettingsOut:
     return SettingsOut(tenant_id=settings.tenant_id, enabled=settings.enabled, flag_missing_recall=settings.flag_missing,
-                       run_offset_days=settings.run_offset_days, day_length=settings.day_length, time_zone=settings.time_zone)
+                       run_offset_days=settings.run_offset_days, day_length=settings.day_length, time_zone=settings.time_zone,
+                       day_origin=settings.day_origin)
 
 
 @router.get("/recall-settings", summary="The tenant's recall settings (E1, E2)")
