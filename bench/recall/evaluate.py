@@ -25,15 +25,18 @@ async def main(url: str, instant: str, batch: int) -> None:
     settings = RecallSettings(database_url=url, development=True, evaluation_batch_size=batch)
     engine = create_engine(url)
     evaluation = RecallEvaluation(Database(engine), Deps(settings, clock=lambda: now))
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_at_start = usage.ru_utime + usage.ru_stime
     tally: Tally = await evaluation.round(report=True)
     seconds = time.perf_counter() - started
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": seconds, "steps": sum(tally.outcomes.values()), "peak_rss_mb": usage.ru_maxrss / 1024,  # kB on Linux
-                      "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_at_start}))
+    print(json.dumps({
+        "seconds": seconds, "started_at": started_at, "ended_at": started_at + seconds, "steps": sum(tally.outcomes.values()),
+        "peak_rss_mb": usage.ru_maxrss / 1024,  # kB on Linux
+        "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_at_start,
+    }))
 
 
 if __name__ == "__main__":

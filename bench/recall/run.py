@@ -219,15 +219,25 @@ def postgres_cpu(data_dir: Path | None) -> float:
     return total
 
 
-def evaluate(url: str, batch: int) -> dict:
+def evaluate(url: str, batch: int, processes: int) -> dict:
+    """Run the round in `processes` processes at once (replicas: they share the work through
+    SKIP LOCKED) and combine their reports: wall time of the slowest, steps of all, CPU of all,
+    the largest peak RSS of one process."""
     script = os.environ.get("BENCH_EVALUATE_SCRIPT", str(HERE / "evaluate.py"))  # a profiling wrapper, say
-    out = subprocess.run([sys.executable, script, url, NOW.isoformat(), str(batch)], capture_output=True, text=True,
-                         env={**os.environ, "BOOKFLOW_LOG_LEVEL": "WARNING"}, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"evaluate.py failed:\n{out.stderr[-4000:]}")
-    if out.stderr.strip():
-        print(out.stderr.strip()[-2000:], file=sys.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    running = [subprocess.Popen([sys.executable, script, url, NOW.isoformat(), str(batch)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "BOOKFLOW_LOG_LEVEL": "WARNING"})
+               for _ in range(processes)]
+    reports = []
+    for proc in running:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"evaluate.py failed:\n{err[-4000:]}")
+        if err.strip():
+            print(err.strip()[-2000:], file=sys.stderr)
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return {"seconds": max(r["ended_at"] for r in reports) - min(r["started_at"] for r in reports),
+            "steps": sum(r["steps"] for r in reports), "peak_rss_mb": max(r["peak_rss_mb"] for r in reports),
+            "cpu_seconds": sum(r["cpu_seconds"] for r in reports)}
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -251,9 +261,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"floor (one SQL query): {len(expected):,} decisions in {floor_seconds:.2f} s; CPU: PostgreSQL "
               f"{postgres_cpu(data_dir) - pg_before:.2f} s", flush=True)
         pg_before = postgres_cpu(data_dir)
-        result = evaluate(url, args.batch)
+        result = evaluate(url, args.batch, args.processes)
         pg_used = postgres_cpu(data_dir) - pg_before
-        print(f"bookflow (one round of the evaluation loop): {result['steps']:,} steps decided and written in "
+        print(f"bookflow (one round of the evaluation loop, {args.processes} process(es)): {result['steps']:,} steps decided and written in "
               f"{result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB; CPU: evaluation {result['cpu_seconds']:.2f} s, "
               f"PostgreSQL {pg_used:.2f} s", flush=True)
         runs, actions, messages = await recorded(dsn)
@@ -279,6 +289,7 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--bookings-per-customer", type=int, default=10)
     parser.add_argument("--batch", type=int, default=2000, help="steps claimed and decided per transaction")
+    parser.add_argument("--processes", type=int, default=1, help="evaluation processes at once (replicas sharing the work)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--system-postgres", action="store_true",
                         help="use the tests' PostgreSQL (system server) instead of an embedded one of its own (no CPU figure then)")
