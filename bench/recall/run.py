@@ -28,8 +28,9 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import psutil
@@ -81,7 +82,7 @@ TEMPLATES = [
 async def load(dsn: str, customers: int, bookings_each: int) -> None:
     """The clinic, its templates, one recall per customer due today, the bookings (server-side,
     deterministic: `setseed`)."""
-    today = NOW.astimezone(__import__("zoneinfo").ZoneInfo(ZONE)).date()
+    today = NOW.astimezone(ZoneInfo(ZONE)).date()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT setseed(0.42)")

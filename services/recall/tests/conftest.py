@@ -8,7 +8,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,9 +15,9 @@ import pytest
 
 from bookflow_contracts import (
     BookingCreated, BookingSnapshot, CustomerSnapshot, CustomerUpdated, Envelope, NotificationStatusChanged, OrderTransitioned,
-    ReminderDue, TenantUpdated, topics,
+    ReminderDue, TenantUpdated,
 )
-from bookflow_devstack.testing import Kafka, envelope, envelope_of, new_tenant, running_service, staff_headers, wait_until
+from bookflow_devstack.testing import Kafka, envelope_of, new_tenant, running_service, staff_headers, wait_until
 from bookflow_recall import MIGRATIONS
 from bookflow_recall.app import create_app
 from bookflow_recall.settings import RecallSettings

@@ -184,8 +184,7 @@ async def _fall_back(session: AsyncSession, deps: Deps, tenant_id: str, action: 
     if action.fallback in ("sms", "email", "letter"):
         recall = await storage.recall(session, tenant_id, action.recall_id)
         template = await storage.template(session, tenant_id, recall.template_id) if recall else None
-        found = await projection.customer(session, tenant_id, action.customer_id)
-        snapshot = found[1] if found else projection.snapshot_of(_Nobody(), action.customer_id)
+        snapshot = (await storage.contacts(session, tenant_id, [action.customer_id]))[action.customer_id]
         if template is not None:
             await storage.add_actions(session, tenant_id, [storage.ActionRow(
                 **common, kind="send", channel=action.fallback, template_key=action.template_key or "recall", state="requested")], now)
@@ -197,12 +196,6 @@ async def _fall_back(session: AsyncSession, deps: Deps, tenant_id: str, action: 
         **common, kind="recall-list", channel=None, template_key=None, state="listed")], now)
     if action.marker:
         await storage.set_markers(session, tenant_id, [(action.customer_id, action.marker)], "recall", now)
-
-
-class _Nobody:
-    """The columns of a customer this service has not heard of."""
-
-    name = phone = email = language = preferred_channel = address = customer_number = None
 
 
 async def delivery_changed(session: AsyncSession, message: NotificationStatusChanged, envelope: Envelope) -> bool:
