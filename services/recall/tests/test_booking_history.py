@@ -1,21 +1,14 @@
-"""The recall service keeps its own history of each customer's bookings from `booking.created`."""
+"""The recall service keeps its own history of each customer's bookings from `booking.created`
+and `order.transitioned`, whatever order they arrive in."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
+from prometheus_client import REGISTRY
 
 from bookflow_contracts import BookingCreated, CustomerSnapshot, topics
-from bookflow_devstack.testing import envelope, header, new_tenant, running_service, staff_headers, wait_until
-from bookflow_recall import MIGRATIONS
-from bookflow_recall.app import create_app
-from bookflow_recall.settings import RecallSettings
+from bookflow_devstack.testing import envelope, header, new_tenant, staff_headers, wait_until
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def settings(make_database, kafka) -> RecallSettings:
-    return RecallSettings(database_url=make_database("recall", MIGRATIONS), kafka_bootstrap_servers=kafka.bootstrap_servers)
 
 
 def created(customer_id: uuid.UUID, days: int) -> BookingCreated:
@@ -26,33 +19,54 @@ def created(customer_id: uuid.UUID, days: int) -> BookingCreated:
     )
 
 
-async def test_each_booking_enters_the_customers_history_once_and_bad_messages_are_dead_lettered(settings, kafka):
+async def test_each_booking_enters_the_customers_history_once_and_bad_messages_are_dead_lettered(service, kafka):
+    _, client = service
     tenant, customer = new_tenant(), uuid.uuid4()
     first, second = created(customer, 0), created(customer, 180)
-    async with running_service(create_app, settings) as (_, client):
-        await kafka.publish_envelope(envelope(first, tenant))
-        await kafka.publish(topics.BOOKING_CREATED, b'{"event_id": "not-a-uuid"}', key=tenant.encode())
-        await kafka.publish_envelope(envelope(second, tenant))
-        await kafka.publish_envelope(envelope(first, tenant))  # a different event about the same booking
+    await kafka.publish_envelope(envelope(first, tenant))
+    await kafka.publish(topics.BOOKING_CREATED, b'{"event_id": "not-a-uuid"}', key=tenant.encode())
+    await kafka.publish_envelope(envelope(second, tenant))
+    await kafka.publish_envelope(envelope(first, tenant))  # a different event about the same booking
 
-        async def history():
-            rows = (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings", headers=staff_headers(tenant))).json()
-            return rows if len(rows) == 2 else None
+    async def history():
+        rows = (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings", headers=staff_headers(tenant))).json()
+        return rows if len(rows) == 2 else None
 
-        rows = await wait_until(history, what="both bookings in the history")
-        assert [r["booking_id"] for r in rows] == [str(first.booking_id), str(second.booking_id)]
-        async with kafka.reader(topics.DEAD_LETTER) as reader:
-            [dead] = await reader.wait_for(lambda r: r.key == tenant.encode())
-        assert header(dead, "dead-letter-consumer") == "recall.bookings"
-        assert header(dead, "dead-letter-reason").startswith("undecodable")
+    rows = await wait_until(history, what="both bookings in the history")
+    assert [r["booking_id"] for r in rows] == [str(first.booking_id), str(second.booking_id)]
+    async with kafka.reader(topics.DEAD_LETTER) as reader:
+        [dead] = await reader.wait_for(lambda r: r.key == tenant.encode())
+    assert header(dead, "dead-letter-consumer") == "recall.bookings"
+    assert header(dead, "dead-letter-reason").startswith("undecodable")
+    assert (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings")).status_code == 401
+    assert (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings", headers=staff_headers("other"))).status_code == 404
 
 
-async def test_a_customers_history_is_shown_only_to_the_tenants_staff(settings):
-    tenant, path = new_tenant(), f"/customers/{uuid.uuid4()}/bookings"
-    async with running_service(create_app, settings) as (_, client):
-        anonymous = await client.get(f"/tenants/{tenant}{path}")
-        assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
-        other = await client.get(f"/tenants/{tenant}{path}", headers=staff_headers(new_tenant(), "administrator"))
-        assert other.status_code == 404
-        own = await client.get(f"/tenants/{tenant}{path}", headers=staff_headers(tenant, "receptionist"))
-        assert own.status_code == 200 and own.json() == []
+async def test_the_newest_state_wins_whatever_order_the_events_arrive_in(open_salon):
+    salon = await open_salon()
+    customer = await salon.customer()
+    later_made = uuid.uuid4()
+    # A booking's completion and a reschedule overtake its creation; an older change comes last.
+    booking = BookingCreated(booking_id=later_made, customer=customer, service="dental-checkup", starts_at=START,
+                             ends_at=START + timedelta(hours=1), state="booked", source="recall-auto-book", source_ref="r-1")
+    salon.versions[later_made] = 0
+    handled = transitions_handled()
+    await salon.transition(booking, "completed", version=2, starts_at=START + timedelta(days=1))
+    await salon.publish(booking)
+    await salon.transition(booking, "confirmed", version=1)
+
+    async def settled():
+        rows = await salon.history(customer.customer_id)
+        return rows[0] if rows and rows[0]["booked_at"] else None
+
+    row = await wait_until(settled, what="the booking with its creation")
+    await wait_until(lambda: transitions_handled() >= handled + 2, what="the older change handled")
+    row = (await salon.history(customer.customer_id))[0]
+    assert (row["state"], row["version"], row["starts_at"]) == ("completed", 2, (START + timedelta(days=1)).isoformat().replace("+00:00", "Z"))
+    assert (row["source"], row["source_label"], row["source_ref"]) == ("recall-auto-book", "recall auto-book", "r-1")
+
+
+def transitions_handled() -> float:
+    """`order.transitioned` messages the in-process service has handled."""
+    return REGISTRY.get_sample_value("bookflow_messages_handled_total",
+                                     {"consumer": "recall.transitions", "type": "order.transitioned"}) or 0.0

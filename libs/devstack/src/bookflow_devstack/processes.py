@@ -154,6 +154,8 @@ class Stack:
             return {"BOOKFLOW_BOOKING_CHECKIN_PUBLIC_URL": f"http://127.0.0.1:{self.ports['checkin']}"}
         if name == "notification":
             return {"BOOKFLOW_NOTIFICATION_LETTERS_DIR": str(self.letters_dir)}
+        if name == "recall" and "booking" in self.ports:  # book-again and recall links lead to booking's online booking page
+            return {"BOOKFLOW_RECALL_BOOKING_PUBLIC_URL": f"http://127.0.0.1:{self.ports['booking']}"}
         return {}
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 60) -> None:

@@ -31,7 +31,7 @@ from bookflow_runtime.database import Database, create_engine
 from bookflow_runtime.loop import Wakeup, run_rounds
 from bookflow_runtime.outbox import OutboxRelay
 from bookflow_runtime.settings import ServiceSettings
-from bookflow_runtime.subscription import Subscription
+from bookflow_runtime.subscription import Progress, Subscription
 
 _log = logging.getLogger(__name__)
 
@@ -120,11 +120,14 @@ class ServiceRuntime:
         for consumer in self._consumers:
             label = f"{s.service_name}.{consumer.name}"
             delivery = Delivery(consumer, self.db, self.producer, label=label, handler_attempts=s.handler_attempts)
-            subscription = Subscription(delivery, bootstrap_servers=s.kafka_bootstrap_servers, group=group_id(s.service_name, consumer.name),
-                                        batch_size=s.consumer_batch_size, session_timeout_ms=s.consumer_session_timeout_ms)
-            await subscription.start()
-            self._subscriptions.append(subscription)
-            self._consuming.append(asyncio.create_task(subscription.run(), name=f"consumer-{consumer.name}"))
+            self._subscriptions.append(Subscription(
+                delivery, bootstrap_servers=s.kafka_bootstrap_servers, group=group_id(s.service_name, consumer.name),
+                batch_size=s.consumer_batch_size, session_timeout_ms=s.consumer_session_timeout_ms))
+        # Each group join waits about half the session timeout: join them all at once (a service
+        # with eight consumers started in 25 s one after another, in 3 s together).
+        await asyncio.gather(*(subscription.start() for subscription in self._subscriptions))
+        for subscription in self._subscriptions:
+            self._consuming.append(asyncio.create_task(subscription.run(), name=f"consumer-{subscription.delivery.consumer.name}"))
         self._tasks += [asyncio.create_task(loop(), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
         self._tasks.append(asyncio.create_task(
             run_rounds("broker watch", self._watch_broker, Wakeup()), name="broker-watch"))
@@ -213,6 +216,13 @@ class ServiceRuntime:
         for subscription in self._subscriptions:
             if subscription.delivery.consumer.name == consumer:
                 return subscription.caught_up_at
+        raise KeyError(consumer)
+
+    def consumer_progress(self, consumer: str) -> Progress:
+        """`caught_up_at` of the named consumer with the partitions it holds for (see Progress)."""
+        for subscription in self._subscriptions:
+            if subscription.delivery.consumer.name == consumer:
+                return subscription.progress()
         raise KeyError(consumer)
 
     def asyncapi(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -21,6 +22,17 @@ from bookflow_runtime.consumer import Delivery
 from bookflow_runtime.loop import Backoff
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far one consumer has read, per partition: everything published on the `caught_up`
+    partitions before `caught_up_at` has been handled. `partitions` are all of the topic's, so a
+    service with several replicas can tell when their reports together cover the whole topic."""
+
+    caught_up_at: datetime | None
+    caught_up: frozenset[int]
+    partitions: frozenset[int]
 
 
 class Subscription:
@@ -49,6 +61,7 @@ class Subscription:
         self.caught_up_at: datetime | None = None
         """The start of the last fetch after which this consumer had handled everything the topic
         held: whatever was published before that instant has been handled."""
+        self._caught_up_partitions: frozenset[int] = frozenset()
 
     async def start(self) -> None:
         await self._kafka.start()
@@ -95,6 +108,13 @@ class Subscription:
             if highwater is None or await self._kafka.position(tp) < highwater:
                 return
         self.caught_up_at = fetched_at
+        self._caught_up_partitions = frozenset(tp.partition for tp in assigned)
+
+    def progress(self) -> Progress:
+        """`caught_up_at` with the partitions it holds for (those assigned when it was noted:
+        partitions assigned since are not caught up until the next note)."""
+        return Progress(self.caught_up_at, self._caught_up_partitions,
+                        frozenset(self._kafka.partitions_for_topic(self.topic) or ()))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:

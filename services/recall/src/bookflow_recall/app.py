@@ -1,16 +1,42 @@
-"""Composition root of the recall service."""
+"""Composition root of the recall service: its consumers, the book-again sender, the recall
+evaluation, and the staff API."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import FastAPI
 
-from bookflow_recall import api, consumers
+from bookflow_contracts import AutoBook, CancelTimer, SendNotification, SetTimer, TillSaleRecorded, WithdrawNotifications
+from bookflow_recall import api, book_again_api, consumers, recall_api
+from bookflow_recall.handlers import Deps
+from bookflow_recall.handlers.book_again import BookAgainSender
+from bookflow_recall.handlers.evaluation import RecallEvaluation
 from bookflow_recall.settings import RecallSettings
+from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
 
+PUBLISHES = (SetTimer, CancelTimer, SendNotification, WithdrawNotifications, AutoBook, TillSaleRecorded)
 
-def create_app(settings: RecallSettings) -> FastAPI:
+
+def create_app(settings: RecallSettings, clock: Callable[[], datetime] | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         title="bookflow recall",
-        description="Recalls and book-again reminders; keeps its own history of each customer's bookings.",
+        description="Book-again reminders and recalls, over its own projection of tenants, customers and their bookings.",
+        publishes=PUBLISHES,
     )
-    runtime.consume(consumers.bookings)
-    return runtime.http_app([api.router])
+    deps = Deps(settings, clock) if clock else Deps(settings)
+    for consumer in consumers.consumers(deps):
+        runtime.consume(consumer)
+    sender = BookAgainSender(runtime.db, runtime, deps)
+
+    async def send_book_again_reminders() -> None:
+        await run_rounds("book-again sending", sender.round, deps.sending)
+
+    runtime.background(send_book_again_reminders)
+    if settings.evaluate_in_background:
+        runtime.background(RecallEvaluation(runtime.db, deps).run)
+    app = runtime.http_app([api.router, book_again_api.router, recall_api.router])
+    app.state.deps = deps
+    return app
