@@ -233,8 +233,9 @@ class Office:
     @classmethod
     async def open(cls, system: Isolated, provider: FakeSmsProvider, client: httpx.AsyncClient, *, name: str,
                    language: str = "sv", **settings: Any) -> "Office":
-        """Create the tenant (booking service), point its SMS at the fake provider and mark its
-        SMS templates (notification service), and wait until the notification service knows it."""
+        """Create the tenant (booking service); once the notification service knows it, point
+        its SMS at the fake provider and mark its SMS templates. (Setting the provider before the
+        notification service has taken in `tenant.updated` can lose it: test_settings_race.py.)"""
         tenant_id = f"c-{uuid.uuid4().hex[:10]}"
         body = {"name": name, "time_zone": daytime_zone(), "language": language, "channels": ["sms"], **settings}
         created = await call(client, "PUT", f"{system.url('booking')}/tenants/{tenant_id}", headers=OPERATOR, json=body)
@@ -242,19 +243,25 @@ class Office:
         office = cls(system, provider, tenant_id, created.json()["staff_token"], language, client)
         admin = staff_headers(tenant_id, "administrator")
         notification = f"{system.url('notification')}/tenants/{tenant_id}"
+
+        async def described() -> dict:
+            deadline = time.monotonic() + 30
+            while True:
+                known = await call(client, "GET", f"{notification}/notification-settings", headers=admin)
+                if known is not None and known.status_code == 200 and known.json().get("time_zone") == body["time_zone"]:
+                    return known.json()
+                assert time.monotonic() < deadline, f"the notification service never heard of tenant {tenant_id}"
+                await asyncio.sleep(0.2)
+
+        await described()
         sender = "".join(ch for ch in name if ch.isalnum())[:11] or "Campaign"
         configured = await call(client, "PUT", f"{notification}/notification-settings", headers=admin,
                                 json={"sms_providers": [provider.account(sender)]})
         assert configured is not None and configured.status_code == 200, configured and configured.text
         await mark_templates(client, notification, admin, language)
-
-        deadline = time.monotonic() + 30
-        while True:
-            known = await call(client, "GET", f"{notification}/notification-settings", headers=admin)
-            if known is not None and known.status_code == 200 and known.json().get("time_zone") == body["time_zone"]:
-                return office
-            assert time.monotonic() < deadline, f"the notification service never heard of tenant {tenant_id}"
-            await asyncio.sleep(0.2)
+        providers = [a.get("provider") for a in (await described())["settings"]["sms_providers"]]
+        assert providers == ["46elks"], f"tenant {tenant_id}'s SMS provider did not stick: {providers}"
+        return office
 
     async def request(self, method: str, path: str, *, within: float = 60.0, headers: dict | None = None,
                       **kwargs: Any) -> httpx.Response | None:
@@ -396,6 +403,7 @@ class Reconciliation:
     never_requested: list[str]
     race_seconds: float
     problems: list[str] = field(default_factory=list)
+    explanations: list[str] = field(default_factory=list)  # what the communication log says of the first problems
 
     @property
     def figures(self) -> dict[str, int]:
@@ -430,7 +438,8 @@ class Reconciliation:
         ]
         shown = self.problems if limit is None else self.problems[:limit]
         more = [f"  ... and {len(self.problems) - len(shown)} more"] if len(shown) < len(self.problems) else []
-        return "\n".join(lines + [f"  - {p}" for p in shown] + more)
+        told = ["  what the notification service's log says of the first of them:", *self.explanations] if self.explanations else []
+        return "\n".join(lines + [f"  - {p}" for p in shown] + more + told)
 
 
 def reconcile(requests: Iterable[Requested], receipts: Iterable[Receipt], bookings: Iterable[BookingRecord],
@@ -571,5 +580,29 @@ async def gather_and_reconcile(system: Isolated, provider: FakeSmsProvider, offi
     requests = [Requested.of(e) for t, e in envelopes if e.type == "notification.send" and e.tenant_id in tenants]
     statuses = last_statuses(e for t, e in envelopes if e.tenant_id in tenants)
     bookings = [b for o in offices for b in await booking_records(o)]
-    return reconcile(requests, list(provider.received), bookings, statuses, required=required, race_seconds=race_seconds,
-                     nothing_sendable=nothing_sendable, sender_killed=sender_killed)
+    result = reconcile(requests, list(provider.received), bookings, statuses, required=required, race_seconds=race_seconds,
+                       nothing_sendable=nothing_sendable, sender_killed=sender_killed)
+    await explain(system, result, offices[0].client)
+    return result
+
+
+async def explain(system: Isolated, result: Reconciliation, client: httpx.AsyncClient, *, at_most: int = 12) -> None:
+    """Add what the notification service's communication log says of the messages behind the
+    first problems (missing, stale, unaccounted), while the system still runs."""
+    wrong = [o for o in result.outcomes if (o.still_meant and not o.receipts and not o.in_doubt)
+             or (not o.still_meant and any(r.at > o.latest_allowed for r in o.receipts))  # type: ignore[operator]
+             or (not o.still_meant and not o.receipts and not (o.status and o.status[0] in FINAL_WITHOUT_SENDING))]
+    for o in wrong[:at_most]:
+        r = o.request
+        answer = await call(client, "GET", f"{system.url('notification')}/tenants/{r.tenant_id}/messages",
+                            params={"booking_id": r.booking_id}, headers=staff_headers(r.tenant_id, "administrator"), within=10)
+        if answer is None or answer.status_code != 200:
+            result.explanations.append(f"    (no communication log for booking {r.booking_id}: {answer and answer.status_code})")
+            continue
+        entries = [m for m in answer.json() if m.get("template_key") == r.template] or answer.json()
+        for m in entries:
+            steps = "; ".join(f"{h.get('at', '')[11:23]} {h.get('status')} {(h.get('detail') or '')[:90]}" for h in m.get("history", []))
+            result.explanations.append(f"    log of {r.template} of booking {r.booking_id}: {m.get('template_key')} is {m.get('status')} "
+                                   f"({m.get('reason')}); history: {steps or 'none'}")
+        if not entries:
+            result.explanations.append(f"    log of booking {r.booking_id}: the notification service has no message for it")
