@@ -21,13 +21,20 @@ keeps, so each dead letter is matched to the record it came from.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
 
 from bookflow_contracts import (
     AddWorkLine,
@@ -62,6 +69,11 @@ from bookflow_contracts import (
     topics,
 )
 from bookflow_contracts.sales import SaleLine
+from bookflow_devstack import ops
+from bookflow_devstack.processes import SERVICES
+from bookflow_devstack.testing import Kafka
+
+from tests.faults.campaign import Isolated, call
 
 TIMER_OWNERS = {"booking": "booking", "checkin": "checkin", "recall": "recall", "book-again": "recall"}
 """A timer key's first part, and the service that set such timers (and handles them)."""
@@ -338,3 +350,106 @@ def expectations(records: list[Record], handles: dict[str, dict[str, set[str]]])
                     verdict = Verdict("unknown-tenant", required=False)  # keeps no tenants: cannot tell, may pass it on
             out.dead_letters[(service, r.id)] = verdict
     return out
+
+
+# --- reading what the consumers did -----------------------------------------------------------
+
+
+async def consumed_types(system: Isolated, client: httpx.AsyncClient) -> dict[str, dict[str, set[str]]]:
+    """service -> topic -> message types it handles there, from each service's AsyncAPI document."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for service in SERVICES:
+        answer = await call(client, "GET", f"{system.url(service)}/asyncapi.json")
+        assert answer is not None and answer.status_code == 200, f"{service} serves no AsyncAPI document"
+        doc = answer.json()
+        by_topic: dict[str, set[str]] = defaultdict(set)
+        for operation in doc["operations"].values():
+            if operation["action"] != "receive":
+                continue
+            channel = doc["channels"][operation["channel"]["$ref"].rsplit("/", 1)[-1]]
+            for ref in operation["messages"]:
+                name = ref["$ref"].rsplit("/", 1)[-1]
+                by_topic[channel["address"]].add(doc["components"]["messages"][name]["name"])
+        out[service] = dict(by_topic)
+    return out
+
+
+async def publish(bootstrap_servers: str, records: list[Record]) -> None:
+    """Publish in order, with a producer that allows records over 1 MiB (as a careless or hostile
+    producer might)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=False, linger_ms=20,
+                                max_request_size=4 * 1024 * 1024, max_batch_size=256 * 1024, request_timeout_ms=30000)
+    await producer.start()
+    try:
+        pending = []
+        for r in records:
+            pending.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def lags(bootstrap_servers: str) -> dict[tuple[str, str], int]:
+    """(group, topic) -> lag, from the high-water marks fetches report (as `bookflow topics`)."""
+    return {(g.group, row.topic): g.lag for row in await ops.topic_report(bootstrap_servers) for g in row.groups}
+
+
+async def inbox_rows(system: Isolated, service: str, event_ids: list[str]) -> set[str]:
+    conn = await asyncpg.connect(system.postgres.url(f"{system.stack.database_prefix}{service}", "postgresql"))
+    try:
+        rows = await conn.fetch("SELECT event_id FROM inbox WHERE consumer LIKE $1 AND event_id = ANY($2::uuid[])",
+                                f"{service}.%", event_ids)
+    finally:
+        await conn.close()
+    return {str(r["event_id"]) for r in rows}
+
+
+def header(record, name: str) -> str | None:  # noqa: ANN001
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
+async def dead_letters(kafka: Kafka, by_event: dict[str, Record], poison_ids: set[str]) -> dict[tuple[str, str], list[str]]:
+    """(service, poison id) -> the reasons of its dead letters of that record."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    async with kafka.reader(topics.DEAD_LETTER) as reader:
+        last, since = -1, time.monotonic()
+        while time.monotonic() - since < 2.0:
+            n = len(await reader.poll())
+            if n != last:
+                last, since = n, time.monotonic()
+        for record in reader.records:
+            pid = header(record, "poison-id")
+            key = (record.key or b"").decode(errors="replace")
+            if pid is None and key.startswith("poison:"):
+                pid = key.removeprefix("poison:")
+            if pid is None:
+                event_id = header(record, "event-id")
+                if event_id is None:
+                    try:
+                        event_id = str(Envelope.model_validate_json(record.value).event_id)
+                    except Exception:  # noqa: BLE001 (not ours)
+                        event_id = None
+                found = by_event.get(event_id or "")
+                pid = found.id if found else None
+            if pid is None or pid not in poison_ids:
+                continue
+            service = (header(record, "dead-letter-consumer") or "?").split(".", 1)[0]
+            out[(service, pid)].append(header(record, "dead-letter-reason") or "")
+    return out
+
+
+async def wait_for_lag_zero(bootstrap_servers: str, *, within: float) -> dict[tuple[str, str], int]:
+    """Wait until every consumer group has read everything on every topic it consumes; the
+    groups still behind when time runs out."""
+    deadline = time.monotonic() + within
+    while True:
+        behind = {k: v for k, v in (await lags(bootstrap_servers)).items() if v > 0}
+        if not behind or time.monotonic() > deadline:
+            return behind
+        await asyncio.sleep(2)

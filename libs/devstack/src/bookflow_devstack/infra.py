@@ -194,10 +194,19 @@ def start_embedded_postgres(data_dir: Path) -> Postgres:
 
     def restart(down_seconds: float = 0.0, mode: str = "fast") -> None:
         """`pg_ctl stop -m fast` (every connection cut, as a restart by an operator; `immediate`
-        for a crash, recovered at the next start), a pause, then started again as the package
-        starts it: same data, same socket directory."""
-        socket_dir = server.get_postmaster_info().socket_dir
-        embedded_postgres.pg_ctl(["-w", "-t", "60", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user, timeout=90)
+        for a crash, recovered at the next start; `smart`: new connections refused with "the
+        database system is shutting down" until every open session has ended, for up to two
+        minutes), a pause, then started again as the package starts it: same data, same socket
+        directory."""
+        info = server.get_postmaster_info()
+        socket_dir = info.socket_dir
+        if mode == "smart":
+            embedded_postgres.pg_ctl(["-W", "-m", "smart", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+            deadline = time.monotonic() + 120
+            while info.is_running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            embedded_postgres.pg_ctl(["-w", "-t", "60", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user, timeout=90)
         time.sleep(down_seconds)
         embedded_postgres.pg_ctl(["-w", "-t", "60", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
                                  pgdata=server.pgdata, user=server.system_user, timeout=90)
