@@ -123,6 +123,10 @@ class Postgres:
     base_url: str  # postgresql://user[:pw]@host:port/ or postgresql://user@/?host=DIR
     origin: str
     stop: Callable[[], None] = field(default=lambda: None, repr=False)
+    restart: Callable[..., None] | None = field(default=None, repr=False)
+    """For a server we started ourselves: `restart(down_seconds, mode="fast")` stops it (cutting
+    every connection), keeps it down that long and starts it on the same data and address. None
+    for servers of others."""
 
     def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
         parts = urlsplit(self.base_url)
@@ -188,7 +192,27 @@ def start_embedded_postgres(data_dir: Path) -> Postgres:
             server.cleanup()
         shutil.rmtree(runtime_dir, ignore_errors=True)
 
-    return Postgres(base, f"embedded PostgreSQL in {data_dir}", stop)
+    def restart(down_seconds: float = 0.0, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast` (every connection cut, as a restart by an operator; `immediate`
+        for a crash, recovered at the next start; `smart`: new connections refused with "the
+        database system is shutting down" until every open session has ended, for up to two
+        minutes), a pause, then started again as the package starts it: same data, same socket
+        directory."""
+        info = server.get_postmaster_info()
+        socket_dir = info.socket_dir
+        if mode == "smart":
+            embedded_postgres.pg_ctl(["-W", "-m", "smart", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+            deadline = time.monotonic() + 120
+            while info.is_running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            embedded_postgres.pg_ctl(["-w", "-t", "60", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user, timeout=90)
+        time.sleep(down_seconds)
+        embedded_postgres.pg_ctl(["-w", "-t", "60", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
+                                 pgdata=server.pgdata, user=server.system_user, timeout=90)
+        server.ensure_postgres_running()  # finds it running and remembers the new postmaster, so `stop` stops this one
+
+    return Postgres(base, f"embedded PostgreSQL in {data_dir}", stop, restart)
 
 
 def postgres_for_tests(scratch: Path) -> Postgres:
