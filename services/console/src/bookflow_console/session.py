@@ -92,10 +92,11 @@ def _claims(request: Request, token: str | None) -> dict[str, Any] | None:
     if not token:
         return None
     try:
-        return jwt.decode(token, request.app.state.settings.staff_token_public_key, algorithms=["EdDSA"], issuer="bookflow",
-                          options={"require": ["exp", "tenant", "sub"]}, leeway=-RENEW_BEFORE)
+        claims = jwt.decode(token, request.app.state.settings.staff_token_public_key, algorithms=["EdDSA"], issuer="bookflow",
+                            options={"require": ["exp", "tenant", "sub"]})
     except jwt.PyJWTError:
         return None
+    return claims if claims["exp"] - time.time() > RENEW_BEFORE else None  # about to expire: renew it now
 
 
 def _profile(request: Request) -> dict[str, Any]:
