@@ -15,24 +15,24 @@ def bearer(token: str) -> dict:
 
 
 async def first_administrator(desk, office, email="anna@pinea.se", password="ett långt lösenord") -> dict:
-    made = await desk.client.post(office.url("/staff/administrators"), headers=OPERATOR,
+    made = await desk.client.post(f"/operator/tenants/{office.id}/administrators", headers=OPERATOR,
                                   json={"email": email.upper(), "name": "Anna Admin", "language": "sv"})
     assert made.status_code == 201, made.text
     token = made.json()["link"]["token"]
-    set_password = await desk.client.post(office.url("/staff/links/password"), json={"token": token, "password": password})
+    set_password = await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": token, "password": password})
     assert set_password.status_code == 200, set_password.text
     return await log_in(desk, office, email, password)
 
 
 async def log_in(desk, office, email, password, status=201) -> dict:
-    response = await desk.client.post(office.url("/staff/sessions"), json={"email": email, "password": password})
+    response = await desk.client.post(f"/staff-login/{office.id}/sessions", json={"email": email, "password": password})
     assert response.status_code == status, response.text
     return response.json()
 
 
 async def test_an_operator_makes_the_first_administrator_who_logs_in_with_a_short_lived_token(desk):
     office = await desk.tenant()
-    refused = await desk.client.post(office.url("/staff/administrators"), headers=office.headers,
+    refused = await desk.client.post(f"/operator/tenants/{office.id}/administrators", headers=office.headers,
                                      json={"email": "x@pinea.se", "name": "X"})
     assert refused.status_code == 401  # a staff token is not the operator's
     admin = await first_administrator(desk, office)
@@ -53,13 +53,13 @@ async def test_an_invited_planner_sets_a_password_once_and_the_link_cannot_be_us
     assert invited.status_code == 201, invited.text
     assert invited.json()["staff"]["status"] == "invited"
     token = invited.json()["link"]["token"]
-    read = await desk.client.post(office.url("/staff/links/read"), json={"token": token})
+    read = await desk.client.post(f"/staff-login/{office.id}/links/read", json={"token": token})
     assert (read.json()["name"], read.json()["purpose"]) == ("Per Planerare", "invitation")
-    short = await desk.client.post(office.url("/staff/links/password"), json={"token": token, "password": "kort"})
+    short = await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": token, "password": "kort"})
     assert short.status_code == 422
-    done = await desk.client.post(office.url("/staff/links/password"), json={"token": token, "password": "tio tecken minst"})
+    done = await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": token, "password": "tio tecken minst"})
     assert done.status_code == 200
-    again = await desk.client.post(office.url("/staff/links/password"), json={"token": token, "password": "ett annat lösenord"})
+    again = await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": token, "password": "ett annat lösenord"})
     assert (again.status_code, again.json()["code"]) == (404, "link-not-valid")
     planner = await log_in(desk, office, "per@pinea.se", "tio tecken minst")
     assert planner["staff"]["roles"] == ["planner"]
@@ -73,13 +73,13 @@ async def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes_whoever
     for _ in range(5):
         wrong = await log_in(desk, office, "anna@pinea.se", "fel lösenord", status=401)
         assert wrong["code"] == "wrong-login" and "lösenord" not in str(wrong)
-    locked = await desk.client.post(office.url("/staff/sessions"), json={"email": "anna@pinea.se", "password": "ett långt lösenord"})
+    locked = await desk.client.post(f"/staff-login/{office.id}/sessions", json={"email": "anna@pinea.se", "password": "ett långt lösenord"})
     assert locked.status_code == 429
     assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60 + 1
     # an e-mail without an account is locked the same way: the lockout tells nothing of who has one
     for _ in range(5):
         await log_in(desk, office, "nobody@pinea.se", "whatever", status=401)
-    assert (await desk.client.post(office.url("/staff/sessions"), json={"email": "nobody@pinea.se", "password": "x"})).status_code == 429
+    assert (await desk.client.post(f"/staff-login/{office.id}/sessions", json={"email": "nobody@pinea.se", "password": "x"})).status_code == 429
 
 
 async def test_a_removed_person_cannot_log_in_or_renew_and_a_reset_ends_the_old_password(desk):
@@ -87,31 +87,31 @@ async def test_a_removed_person_cannot_log_in_or_renew_and_a_reset_ends_the_old_
     admin = await first_administrator(desk, office)
     invited = (await desk.client.post(office.url("/staff/invitations"), headers=bearer(admin["token"]),
                                       json={"email": "tor@pinea.se", "name": "Tor Tekniker", "roles": ["technician"]})).json()
-    await desk.client.post(office.url("/staff/links/password"), json={"token": invited["link"]["token"], "password": "skruvmejsel99"})
+    await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": invited["link"]["token"], "password": "skruvmejsel99"})
     tor = await log_in(desk, office, "tor@pinea.se", "skruvmejsel99")
-    renewed = await desk.client.post(office.url("/staff/sessions/renew"), json={"session": tor["session"]})
+    renewed = await desk.client.post(f"/staff-login/{office.id}/sessions/renew", json={"session": tor["session"]})
     assert renewed.status_code == 200 and renewed.json()["token"]
 
-    reset = await desk.client.post(office.url(f"/staff/{tor['staff']['id']}/reset"), headers=bearer(admin["token"]))
+    reset = await desk.client.post(office.url("/staff/resets"), headers=bearer(admin["token"]), json={"staff_id": tor["staff"]["id"]})
     assert reset.status_code == 200
     await log_in(desk, office, "tor@pinea.se", "skruvmejsel99", status=401)
-    assert (await desk.client.post(office.url("/staff/sessions/renew"), json={"session": tor["session"]})).status_code == 404
-    await desk.client.post(office.url("/staff/links/password"), json={"token": reset.json()["token"], "password": "skiftnyckel77"})
+    assert (await desk.client.post(f"/staff-login/{office.id}/sessions/renew", json={"session": tor["session"]})).status_code == 404
+    await desk.client.post(f"/staff-login/{office.id}/links/password", json={"token": reset.json()["token"], "password": "skiftnyckel77"})
     tor = await log_in(desk, office, "tor@pinea.se", "skiftnyckel77")
 
-    removed = await desk.client.delete(office.url(f"/staff/{tor['staff']['id']}"), headers=bearer(admin["token"]))
+    removed = await desk.client.post(office.url("/staff/removals"), headers=bearer(admin["token"]), json={"staff_id": tor["staff"]["id"]})
     assert removed.status_code == 204
-    assert (await desk.client.post(office.url("/staff/sessions/renew"), json={"session": tor["session"]})).status_code == 404
+    assert (await desk.client.post(f"/staff-login/{office.id}/sessions/renew", json={"session": tor["session"]})).status_code == 404
     await log_in(desk, office, "tor@pinea.se", "skiftnyckel77", status=401)
-    myself = await desk.client.delete(office.url(f"/staff/{admin['staff']['id']}"), headers=bearer(admin["token"]))
+    myself = await desk.client.post(office.url("/staff/removals"), headers=bearer(admin["token"]), json={"staff_id": admin["staff"]["id"]})
     assert myself.status_code == 409
 
 
 async def test_logging_out_ends_the_session(desk):
     office = await desk.tenant()
     admin = await first_administrator(desk, office)
-    assert (await desk.client.post(office.url("/staff/sessions/end"), json={"session": admin["session"]})).status_code == 204
-    assert (await desk.client.post(office.url("/staff/sessions/renew"), json={"session": admin["session"]})).status_code == 404
+    assert (await desk.client.post(f"/staff-login/{office.id}/sessions/end", json={"session": admin["session"]})).status_code == 204
+    assert (await desk.client.post(f"/staff-login/{office.id}/sessions/renew", json={"session": admin["session"]})).status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/staff", "/staff/me"])

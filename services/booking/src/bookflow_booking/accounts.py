@@ -1,7 +1,7 @@
 """Staff accounts (issue 13, X9): who may log in to the console, with which roles, and the
 tokens that prove it. Routes and handlers of one small area, kept apart from the bookings.
 
-- An operator creates a tenant's first administrator (`POST /tenants/{t}/staff/administrators`
+- An operator creates a tenant's first administrator (`POST /operator/tenants/{t}/administrators`
   with the operator token); administrators invite staff and remove them, change their roles,
   and reset a password. Inviting and resetting give a one-time link (valid 7 days, or 24 hours
   for a reset) on which the person sets their own password; only the link secret's SHA-256 is
@@ -14,7 +14,7 @@ tokens that prove it. Routes and handlers of one small area, kept apart from the
   about who has one, and the time a wrong e-mail takes is the time a wrong password takes.
 - Tokens live 15 minutes (`TOKEN_TTL`): every service checks only the signature and expiry, so
   a token cannot be taken back, only outlived. The console renews its token with the session's
-  secret (`POST .../staff/sessions/renew`) while the session lasts (8 hours from logging in);
+  secret (`POST /staff-login/{t}/sessions/renew`) while the session lasts (8 hours from logging in);
   renewing checks the account as it is now. Removing a person, resetting their password or
   changing their roles ends their sessions at once: their last token stops working within 15
   minutes everywhere, and at once for renewal. Logging out ends the session.
@@ -44,7 +44,10 @@ from bookflow_runtime.errors import Conflict, InvalidInput, NotFound, TooManyReq
 from bookflow_runtime.http import PROBLEM_RESPONSES, Session, problem
 from bookflow_runtime.inputs import Email, Line
 
-router = APIRouter(prefix="/tenants/{tenant_id}/staff", tags=["staff accounts"])
+router = APIRouter(tags=["staff accounts"])
+# Staff routes are under /tenants/{t}/staff (a token of another tenant finds nothing there); logging in and
+# set-password links are for people without a token yet (/staff-login/{t}/...), and the operator has its own.
+STAFF, LOGIN = "/tenants/{tenant_id}/staff", "/staff-login/{tenant_id}"
 
 TOKEN_TTL = timedelta(minutes=15)
 SESSION_TTL = timedelta(hours=8)
@@ -91,7 +94,11 @@ class AdministratorIn(_In):
     language: Language | None = None
 
 
-class StaffChange(_In):
+class StaffId(_In):
+    staff_id: uuid.UUID = Field(description="The account.")
+
+
+class StaffChange(StaffId):
     """What an administrator changes of an account; what is left out stays."""
 
     name: Line(200, min_length=1) | None = None
@@ -262,7 +269,7 @@ async def change_staff(session: AsyncSession, deps: handlers.Deps, tenant_id: st
     """New name, roles, language or technician; new roles end the person's sessions, so their
     next token carries the new roles."""
     account = await _account(session, tenant_id, staff_id)
-    values = change.model_dump(exclude_unset=True)
+    values = change.model_dump(exclude_unset=True, exclude={"staff_id"})
     if "roles" in values:
         values["roles"] = tuple(dict.fromkeys(values["roles"]))
         if "administrator" not in values["roles"]:
@@ -409,13 +416,14 @@ PrivateKey = Annotated[str, Depends(_private_key)]
 _UNAUTHORIZED = {401: PROBLEM_RESPONSES[401], 429: PROBLEM_RESPONSES[429]}
 
 
-@router.post("/administrators", status_code=201, dependencies=[Depends(operator)],
+@router.post("/operator/tenants/{tenant_id}/administrators", status_code=201, dependencies=[Depends(operator)],
              summary="The tenant's first administrator, with a set-password link (operator)")
 async def add_administrator(tenant_id: TenantId, body: AdministratorIn, session: Session, deps: Deps) -> Invited:
     return await invite_staff(session, deps, tenant_id, body)
 
 
-@router.post("/sessions", status_code=201, summary="Log in with e-mail and password", responses=_UNAUTHORIZED)
+@router.post(f"{LOGIN}/sessions", status_code=201, summary="Log in with e-mail and password", responses=_UNAUTHORIZED,
+             response_model=LoggedIn)
 async def login(tenant_id: TenantId, body: LoginIn, session: Session, deps: Deps, key: PrivateKey,
                 address: ClientAddress) -> Response:
     """A wrong e-mail or password is 401 (which one is not said); after 5 failures for one
@@ -428,58 +436,57 @@ async def login(tenant_id: TenantId, body: LoginIn, session: Session, deps: Deps
     return Response(logged_in.model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.post("/sessions/renew", summary="A fresh token for a session that has not ended")
+@router.post(f"{LOGIN}/sessions/renew", summary="A fresh token for a session that has not ended")
 async def renew_session(tenant_id: TenantId, body: SessionIn, session: Session, deps: Deps, key: PrivateKey) -> LoggedIn:
     return await renew(session, deps, key, tenant_id, body.session)
 
 
-@router.post("/sessions/end", status_code=204, summary="Log out: the session ends and its token is not renewed")
+@router.post(f"{LOGIN}/sessions/end", status_code=204, summary="Log out: the session ends and its token is not renewed")
 async def end_session(tenant_id: TenantId, body: SessionIn, session: Session, deps: Deps) -> None:
     await log_out(session, deps, tenant_id, body.session)
 
 
-@router.post("/links/read", summary="Whom a set-password link is for, while it is valid")
+@router.post(f"{LOGIN}/links/read", summary="Whom a set-password link is for, while it is valid")
 async def link_for(tenant_id: TenantId, body: LinkIn, session: Session, deps: Deps) -> LinkFor:
     return await read_link(session, deps, tenant_id, body.token)
 
 
-@router.post("/links/password", summary="Set a password with a one-time link (an invitation or a reset)")
+@router.post(f"{LOGIN}/links/password", summary="Set a password with a one-time link (an invitation or a reset)")
 async def password_from_link(tenant_id: TenantId, body: PasswordIn, session: Session, deps: Deps) -> StaffView:
     return await set_password(session, deps, tenant_id, body.token, body.password)
 
 
-@router.get("/me", summary="Your own account")
+@router.get(f"{STAFF}/me", summary="Your own account")
 async def me(tenant_id: TenantId, staff: AnyStaff, session: Session) -> StaffView:
     return _view(await own_account(session, staff))
 
 
-@router.patch("/me", summary="Change your own name or language")
+@router.patch(f"{STAFF}/me", summary="Change your own name or language")
 async def change_me(tenant_id: TenantId, body: OwnChange, staff: AnyStaff,
                     session: Session) -> StaffView:
     return await change_own(session, staff, body)
 
 
-@router.get("", summary="The tenant's staff (administrators)")
+@router.get(STAFF, summary="The tenant's staff (administrators)")
 async def list_staff(tenant_id: TenantId, staff: Administrator, session: Session) -> list[StaffView]:
     return [_view(a) for a in await storage.staff_of_tenant(session, tenant_id)]
 
 
-@router.post("/invitations", status_code=201, summary="Invite a person: an account and a set-password link (administrators)")
+@router.post(f"{STAFF}/invitations", status_code=201, summary="Invite a person: an account and a set-password link (administrators)")
 async def invite(tenant_id: TenantId, body: StaffIn, staff: Administrator, session: Session, deps: Deps) -> Invited:
     return await invite_staff(session, deps, tenant_id, body)
 
 
-@router.patch("/{staff_id}", summary="Change a person's name, roles, language or technician (administrators)")
-async def change(tenant_id: TenantId, staff_id: uuid.UUID, body: StaffChange, staff: Administrator, session: Session,
-                 deps: Deps) -> StaffView:
-    return await change_staff(session, deps, tenant_id, staff_id, body, staff)
+@router.post(f"{STAFF}/changes", summary="Change a person's name, roles, language or technician (administrators)")
+async def change(tenant_id: TenantId, body: StaffChange, staff: Administrator, session: Session, deps: Deps) -> StaffView:
+    return await change_staff(session, deps, tenant_id, body.staff_id, body, staff)
 
 
-@router.post("/{staff_id}/reset", summary="Reset a person's password: a new set-password link (administrators)")
-async def reset(tenant_id: TenantId, staff_id: uuid.UUID, staff: Administrator, session: Session, deps: Deps) -> LinkView:
-    return await reset_password(session, deps, tenant_id, staff_id)
+@router.post(f"{STAFF}/resets", summary="Reset a person's password: a new set-password link (administrators)")
+async def reset(tenant_id: TenantId, body: StaffId, staff: Administrator, session: Session, deps: Deps) -> LinkView:
+    return await reset_password(session, deps, tenant_id, body.staff_id)
 
 
-@router.delete("/{staff_id}", status_code=204, summary="Remove a person: they cannot log in any more (administrators)")
-async def remove(tenant_id: TenantId, staff_id: uuid.UUID, staff: Administrator, session: Session, deps: Deps) -> None:
-    await remove_staff(session, deps, tenant_id, staff_id, staff)
+@router.post(f"{STAFF}/removals", status_code=204, summary="Remove a person: they cannot log in any more (administrators)")
+async def remove(tenant_id: TenantId, body: StaffId, staff: Administrator, session: Session, deps: Deps) -> None:
+    await remove_staff(session, deps, tenant_id, body.staff_id, staff)

@@ -164,7 +164,7 @@ async def _renewed(request: Request, tenant_id: str | None) -> str | None:
     if not secret or not tenant_id:
         return None
     try:
-        logged_in = await api_for(request, None).post("booking", f"/tenants/{tenant_id}/staff/sessions/renew", {"session": secret})
+        logged_in = await api_for(request, None).post("booking", f"/staff-login/{tenant_id}/sessions/renew", {"session": secret})
     except ServiceProblem as exc:
         if exc.status in (401, 404, 422):
             forget_session(request)

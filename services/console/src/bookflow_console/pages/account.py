@@ -56,7 +56,7 @@ async def login(request: Request) -> Response:
         error = t(lang, "Write your e-mail address and your password.")
     if error is None:
         try:
-            logged_in = await api_for(request, None).post("booking", f"/tenants/{tenant}/staff/sessions",
+            logged_in = await api_for(request, None).post("booking", f"/staff-login/{tenant}/sessions",
                                                             {"email": email, "password": str(form.get("password") or "")})
         except ServiceProblem as exc:
             error = texts.problem_words(lang, exc) if exc.status not in (404, 422) else texts.gettext(lang, _WRONG_LOGIN)
@@ -72,7 +72,7 @@ async def logout(request: Request) -> Response:
     secret, tenant = request.cookies.get("bookflow_session"), request.cookies.get(TENANT)
     if secret and tenant:
         try:
-            await api_for(request, None).post("booking", f"/tenants/{tenant}/staff/sessions/end", {"session": secret})
+            await api_for(request, None).post("booking", f"/staff-login/{tenant}/sessions/end", {"session": secret})
         except ServiceProblem:
             pass  # the cookies go anyway; the session ends by itself within 8 hours
     forget_session(request)
@@ -85,7 +85,7 @@ async def password_page(request: Request, tenant: str, token: str) -> Response:
     if not _TENANT.match(tenant):
         return render(request, "password.html", status=404, link=None, tenant=tenant, token=token)
     try:
-        link = await api_for(request, None).post("booking", f"/tenants/{tenant}/staff/links/read", {"token": token})
+        link = await api_for(request, None).post("booking", f"/staff-login/{tenant}/links/read", {"token": token})
     except ServiceProblem as exc:
         return render(request, "password.html", status=404 if exc.status < 500 else 502, link=None, tenant=tenant, token=token,
                       error=texts.problem_words(language_of(request), exc))
@@ -99,7 +99,7 @@ async def set_password(request: Request, tenant: str, token: str) -> Response:
     lang = language_of(request)
     api = api_for(request, None)
     try:
-        link = await api.post("booking", f"/tenants/{tenant}/staff/links/read", {"token": token})
+        link = await api.post("booking", f"/staff-login/{tenant}/links/read", {"token": token})
     except ServiceProblem as exc:
         return render(request, "password.html", status=404, link=None, tenant=tenant, token=token, error=texts.problem_words(lang, exc))
     error = None
@@ -109,8 +109,8 @@ async def set_password(request: Request, tenant: str, token: str) -> Response:
         error = t(lang, "The two passwords are not the same. Write the same password twice.")
     if error is None:
         try:
-            staff = await api.post("booking", f"/tenants/{tenant}/staff/links/password", {"token": token, "password": password})
-            logged_in = await api.post("booking", f"/tenants/{tenant}/staff/sessions", {"email": staff["email"], "password": password})
+            staff = await api.post("booking", f"/staff-login/{tenant}/links/password", {"token": token, "password": password})
+            logged_in = await api.post("booking", f"/staff-login/{tenant}/sessions", {"email": staff["email"], "password": password})
         except ServiceProblem as exc:
             error = texts.problem_words(lang, exc)
         else:

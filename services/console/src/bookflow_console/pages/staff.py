@@ -60,7 +60,7 @@ async def reset(request: Request, who: Who, staff_id: str) -> Response:
     who.require("administrator")
     if not is_uuid(staff_id):
         raise ServiceProblem("booking", 404, "not-found")
-    made = await who.api.post("booking", f"/tenants/{who.tenant_id}/staff/{staff_id}/reset")
+    made = await who.api.post("booking", f"/tenants/{who.tenant_id}/staff/resets", {"staff_id": staff_id})
     person = next((p for p in await who.api.get("booking", f"/tenants/{who.tenant_id}/staff") if p["id"] == staff_id), {})
     link = {"name": person.get("name", ""), "url": set_password_url(request, who, made["token"]), "expires_at": made["expires_at"],
             "purpose": "reset"}
@@ -75,12 +75,12 @@ async def change_roles(request: Request, who: Who, staff_id: str) -> Response:
     if not is_uuid(staff_id) or not roles:
         flash(request, t(who, "Choose at least one role."), "problem")
         return redirect("/staff")
-    body: dict[str, Any] = {"roles": roles}
+    body: dict[str, Any] = {"staff_id": staff_id, "roles": roles}
     technician = str(form.get("technician_id") or "")
     if is_uuid(technician):
         body["technician_id"] = technician
     try:
-        await who.api.patch("booking", f"/tenants/{who.tenant_id}/staff/{staff_id}", body)
+        await who.api.post("booking", f"/tenants/{who.tenant_id}/staff/changes", body)
     except ServiceProblem as exc:
         if exc.status in (401, 404) or exc.status >= 500:
             raise
@@ -96,7 +96,7 @@ async def remove(request: Request, who: Who, staff_id: str) -> Response:
     if not is_uuid(staff_id):
         raise ServiceProblem("booking", 404, "not-found")
     try:
-        await who.api.delete("booking", f"/tenants/{who.tenant_id}/staff/{staff_id}")
+        await who.api.post("booking", f"/tenants/{who.tenant_id}/staff/removals", {"staff_id": staff_id})
     except ServiceProblem as exc:
         if exc.status in (401, 404) or exc.status >= 500:
             raise
