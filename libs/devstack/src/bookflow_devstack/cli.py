@@ -1,6 +1,6 @@
 """`bookflow`: run the whole system locally, run the tests, and look at topics.
 
-    bookflow up        the five services on embedded defaults (or on servers named in the environment)
+    bookflow up        the five services and the staff console on embedded defaults (or on servers named in the environment)
     bookflow test      the whole test suite (what CI runs)
     bookflow topics    topics with message counts and each consumer group's lag
     bookflow tail T    a topic's messages as JSON lines (decoded envelopes)
@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka.errors import KafkaError
 
 from bookflow_devstack import infra
-from bookflow_devstack.processes import DEFAULT_PORTS, SERVICES, Stack, StartFailed
+from bookflow_devstack.processes import CONSOLE, DEFAULT_PORTS, SERVICES, Stack, StartFailed
 
 ROOT = Path(__file__).resolve().parents[4]
 STATE = Path(os.environ.get("BOOKFLOW_STATE_DIR") or ROOT / ".bookflow")
@@ -60,10 +60,11 @@ def up(args: argparse.Namespace) -> int:
             postgres = infra.start_embedded_postgres(STATE / "pgdata")
             started.append(postgres)
         ports = {name: args.base_port + i for i, name in enumerate(SERVICES)}
+        ports[CONSOLE] = args.base_port - 1  # the console just below the services: 8100 by default
         stack = Stack(kafka, postgres, STATE / "logs", ports, database_urls=urls)
         print(f"broker:   {kafka.bootstrap_servers} ({kafka.origin})")
         print(f"database: {postgres.origin}")
-        stack.prepare()
+        stack.prepare((*SERVICES, CONSOLE))
         stack.start()
     except (StartFailed, RuntimeError, TimeoutError, OSError) as exc:
         print(f"bookflow up: {exc}", file=sys.stderr)
@@ -73,8 +74,10 @@ def up(args: argparse.Namespace) -> int:
             thing.stop()
         return 1
     print("\nbookflow is running:")
+    print(f"  {'console':<13} {stack.services[CONSOLE].url}   (the staff console; log {stack.services[CONSOLE].log_path})")
     for name, svc in stack.services.items():
-        print(f"  {name:<13} {svc.url}   (API docs {svc.url}/docs, log {svc.log_path})")
+        if name != CONSOLE:
+            print(f"  {name:<13} {svc.url}   (API docs {svc.url}/docs, log {svc.log_path})")
     if development_mode:
         print(f"  sandbox      {stack.services['notification'].url}/sandbox   (every message sent; answer SMS as the customer)")
         print("Development mode (BOOKFLOW_DEVELOPMENT=1): public development secrets, operator token "
@@ -146,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="run the whole system")
     p.add_argument("--kafka-port", type=int, default=9092, help="port of the local broker (default 9092)")
-    p.add_argument("--base-port", type=int, default=DEFAULT_PORTS["booking"], help="first service port (default 8101)")
+    p.add_argument("--base-port", type=int, default=DEFAULT_PORTS["booking"],
+                   help="first service port (default 8101); the console listens on the port below it (8100)")
     p.set_defaults(func=up)
     p = sub.add_parser("test", help="run the test suite; extra arguments go to pytest")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)

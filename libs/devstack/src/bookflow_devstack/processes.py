@@ -17,6 +17,9 @@ from bookflow_devstack.infra import Kafka, Postgres, port_is_free
 
 SERVICES = ("booking", "notification", "scheduler", "recall", "checkin")
 DEFAULT_PORTS = {"booking": 8101, "notification": 8102, "scheduler": 8103, "recall": 8104, "checkin": 8105}
+CONSOLE = "console"
+"""The staff console: a web app with no database and no consumers, talking to the services' HTTP
+APIs; started after them, on the port just below the first service's (8100 by default)."""
 
 
 class StartFailed(RuntimeError):
@@ -38,6 +41,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def migrate(self) -> None:
+        if self.name == CONSOLE:
+            return  # no database
         result = subprocess.run(
             [sys.executable, "-m", f"bookflow_{self.name}", "migrate"],
             env=self.env, capture_output=True, text=True, timeout=120,
@@ -134,7 +139,10 @@ class Stack:
         """Create each service's database and run its migrations."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
-            url = self.database_urls.get(name) or self.postgres.create_database(f"{self.database_prefix}{name}", fresh=fresh)
+            if name == CONSOLE:
+                url = ""
+            else:
+                url = self.database_urls.get(name) or self.postgres.create_database(f"{self.database_prefix}{name}", fresh=fresh)
             svc = ServiceProcess(
                 name, self.ports[name],
                 service_env(name, self.kafka, url, self.ports[name], {**self._links(name), **self.extra_env.get(name, {})}),
@@ -156,6 +164,9 @@ class Stack:
             return {"BOOKFLOW_NOTIFICATION_LETTERS_DIR": str(self.letters_dir)}
         if name == "recall" and "booking" in self.ports:  # book-again and recall links lead to booking's online booking page
             return {"BOOKFLOW_RECALL_BOOKING_PUBLIC_URL": f"http://127.0.0.1:{self.ports['booking']}"}
+        if name == CONSOLE:
+            return {f"BOOKFLOW_CONSOLE_{service.upper()}_URL": f"http://127.0.0.1:{port}" for service, port in self.ports.items()
+                    if service in SERVICES}
         return {}
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 60) -> None:
@@ -180,4 +191,6 @@ class Stack:
 
     def drop_databases(self) -> None:
         for name in self.services:
+            if name == CONSOLE:
+                continue
             self.postgres.drop_database(f"{self.database_prefix}{name}")

@@ -16,10 +16,11 @@ from bookflow_booking import commands, domain, handlers, views
 from bookflow_booking.dependencies import Deps, IdempotencyKey, KnownStaff, TenantId, staff_of_known_tenant
 from bookflow_contracts import CatalogService
 from bookflow_runtime.auth import staff_with
-from bookflow_runtime.http import Session
+from bookflow_runtime.http import PROBLEM_RESPONSES, Session
 from bookflow_runtime.inputs import Day, Email, Line, Phone
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["staff"], dependencies=[Depends(staff_of_known_tenant)])
+Planner = staff_with("planner")  # flow B's planner actions (issue 13); the full role pass is the lead's
 State = Literal[domain.STATES]  # type: ignore[valid-type]
 
 STAFF_TRANSITIONS = ("confirm", "cancel", "follow-up-manually", "send-to-execution", "confirm-by-sms", "resume", "complete",
@@ -138,14 +139,14 @@ async def move_booking(tenant_id: TenantId, booking_id: uuid.UUID, name: Annotat
 
 @router.post("/bookings/{booking_id}/reschedule", summary="New start, estimate, technician, order in the day (B7)")
 async def reschedule(tenant_id: TenantId, booking_id: uuid.UUID, body: commands.Reschedule, session: Session, deps: Deps,
-                     staff: KnownStaff) -> views.BookingView:
+                     staff: Planner) -> views.BookingView:
     await handlers.reschedule(session, deps, tenant_id, booking_id, body, actor=staff.actor)
     return await views.booking(session, tenant_id, booking_id)
 
 
 @router.post("/bookings/{booking_id}/hold", summary="Put on hold until about a date (B7)")
 async def hold(tenant_id: TenantId, booking_id: uuid.UUID, body: commands.PutOnHold, session: Session, deps: Deps,
-               staff: KnownStaff) -> views.BookingView:
+               staff: Planner) -> views.BookingView:
     await handlers.put_on_hold(session, deps, tenant_id, booking_id, body, actor=staff.actor)
     return await views.booking(session, tenant_id, booking_id)
 
@@ -165,13 +166,13 @@ async def booking_log(tenant_id: TenantId, booking_id: uuid.UUID, session: Sessi
 
 
 @router.post("/orders/lock", summary="Lock orders: booking codes, ready for print (B1)")
-async def lock_orders(tenant_id: TenantId, body: commands.SelectOrders, session: Session, deps: Deps, staff: KnownStaff) -> handlers.Locked:
+async def lock_orders(tenant_id: TenantId, body: commands.SelectOrders, session: Session, deps: Deps, staff: Planner) -> handlers.Locked:
     return await handlers.lock_orders(session, deps, tenant_id, body, actor=staff.actor)
 
 
 @router.post("/orders/letters", summary="Letters (or booking SMS) for orders ready for print (B2)")
 async def send_letters(tenant_id: TenantId, body: commands.SendBookingRequests, session: Session, deps: Deps,
-                       staff: KnownStaff) -> handlers.Sent:
+                       staff: Planner) -> handlers.Sent:
     return await handlers.send_booking_requests(session, deps, tenant_id, body, actor=staff.actor)
 
 

@@ -2,7 +2,7 @@
 the customers' My pages and online booking."""
 from fastapi import FastAPI
 
-from bookflow_booking import api, consumers, handlers, my_pages, online_booking, tenants
+from bookflow_booking import accounts, api, consumers, handlers, my_pages, online_booking, tenants
 from bookflow_booking.settings import BookingSettings
 from bookflow_contracts import (
     BookingCommandApplied, BookingCommandRefused, BookingCreated, CancelTimer, CancelTimersWithPrefix, CatalogUpdated, CustomerUpdated,
@@ -37,7 +37,7 @@ def create_app(settings: BookingSettings, deps: handlers.Deps | None = None) -> 
         await run_rounds("forget expired keys and links", forget_expired)
 
     runtime.background(forgetting)
-    app = runtime.http_app([tenants.router, api.router, my_pages.router, my_pages.short_links, online_booking.router])
+    app = runtime.http_app([tenants.router, accounts.router, api.router, my_pages.router, my_pages.short_links, online_booking.router])
     app.add_exception_handler(my_pages.ShownOnPage, my_pages.show_on_page)
     app.add_exception_handler(online_booking.RefusedOnPage, online_booking.show_refusal)
     app.state.deps = deps

@@ -766,3 +766,189 @@ async def applied_result(session: AsyncSession, tenant_id: str, request_id: uuid
 
 async def remember_result(session: AsyncSession, tenant_id: str, request_id: uuid.UUID, command: str, result: dict[str, Any]) -> None:
     await session.execute(pg.insert(applied_requests).values(tenant_id=tenant_id, request_id=request_id, command=command, result=result))
+
+
+# === staff accounts ==========================================================================
+# Staff who log in to the console (issue 13): their accounts, the one-time links that set a
+# password, the sessions a login starts, and failed logins for the lockout. Used only by
+# `accounts.py`; no other table refers to these.
+
+staff_accounts = sa.Table(
+    "staff_accounts", metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),  # kept in lower case
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("roles", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("language", sa.Text),
+    sa.Column("technician_id", UUID),
+    sa.Column("password_hash", sa.Text),  # argon2id; empty until the account's link is used
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("removed_at", Instant),
+    sa.Index("staff_accounts_email", "tenant_id", "email", unique=True, postgresql_where=sa.text("removed_at IS NULL")),
+)
+
+staff_links = sa.Table(
+    "staff_links", metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),  # SHA-256 of the link's secret; the secret is never kept
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("staff_id", UUID, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),  # invitation | reset
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("expires_at", Instant, nullable=False),
+    sa.Column("used_at", Instant),
+)
+
+staff_sessions = sa.Table(
+    "staff_sessions", metadata,
+    sa.Column("secret_hash", sa.Text, primary_key=True),  # SHA-256 of the session's secret
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("staff_id", UUID, nullable=False),
+    sa.Column("started_at", Instant, nullable=False),
+    sa.Column("expires_at", Instant, nullable=False),
+    sa.Column("ended_at", Instant),
+    sa.Index("staff_sessions_staff", "staff_id"),
+)
+
+staff_login_failures = sa.Table(
+    "staff_login_failures", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("account_key", sa.Text, nullable=False),  # tenant and e-mail, keyed (also for e-mails no account has)
+    sa.Column("address", sa.Text, nullable=False),  # the client's address, keyed
+    sa.Column("at", Instant, nullable=False),
+    sa.Index("staff_login_failures_account", "account_key", "at"),
+    sa.Index("staff_login_failures_address", "address", "at"),
+)
+
+
+class StaffAccount(NamedTuple):
+    id: uuid.UUID
+    tenant_id: str
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    language: str | None
+    technician_id: uuid.UUID | None
+    password_hash: str | None
+    created_at: datetime
+    removed_at: datetime | None
+
+
+class StaffLink(NamedTuple):
+    tenant_id: str
+    staff_id: uuid.UUID
+    purpose: str
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class StaffSession(NamedTuple):
+    tenant_id: str
+    staff_id: uuid.UUID
+    started_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
+def _staff_of(row: Any) -> StaffAccount:
+    return StaffAccount(**{k: row[k] for k in StaffAccount._fields} | {"roles": tuple(row["roles"])})
+
+
+async def add_staff(session: AsyncSession, account: StaffAccount) -> None:
+    await session.execute(sa.insert(staff_accounts).values(**account._asdict() | {"roles": list(account.roles)}))
+
+
+async def staff_by_id(session: AsyncSession, tenant_id: str, staff_id: uuid.UUID, *, lock: bool = False) -> StaffAccount | None:
+    """The tenant's account (also a removed one), or None."""
+    query = sa.select(staff_accounts).where(staff_accounts.c.id == staff_id, staff_accounts.c.tenant_id == tenant_id)
+    row = (await session.execute(query.with_for_update() if lock else query)).mappings().first()
+    return _staff_of(row) if row else None
+
+
+async def staff_by_email(session: AsyncSession, tenant_id: str, email: str) -> StaffAccount | None:
+    """The tenant's current (not removed) account with this e-mail, or None."""
+    query = sa.select(staff_accounts).where(staff_accounts.c.tenant_id == tenant_id, staff_accounts.c.email == email,
+                                            staff_accounts.c.removed_at.is_(None))
+    row = (await session.execute(query)).mappings().first()
+    return _staff_of(row) if row else None
+
+
+async def staff_of_tenant(session: AsyncSession, tenant_id: str) -> list[StaffAccount]:
+    """The tenant's current accounts, by name."""
+    query = sa.select(staff_accounts).where(staff_accounts.c.tenant_id == tenant_id, staff_accounts.c.removed_at.is_(None))
+    return [_staff_of(r) for r in (await session.execute(query.order_by(staff_accounts.c.name, staff_accounts.c.email))).mappings()]
+
+
+async def update_staff(session: AsyncSession, staff_id: uuid.UUID, **values: Any) -> None:
+    if "roles" in values:
+        values["roles"] = list(values["roles"])
+    await session.execute(sa.update(staff_accounts).where(staff_accounts.c.id == staff_id).values(**values))
+
+
+async def add_staff_link(session: AsyncSession, token_hash: str, tenant_id: str, staff_id: uuid.UUID, purpose: str,
+                         at: datetime, expires_at: datetime) -> None:
+    """A new one-time link for the account; its earlier unused links stop working."""
+    await session.execute(sa.update(staff_links).where(staff_links.c.staff_id == staff_id, staff_links.c.used_at.is_(None))
+                          .values(used_at=at))
+    await session.execute(sa.insert(staff_links).values(token_hash=token_hash, tenant_id=tenant_id, staff_id=staff_id,
+                                                        purpose=purpose, created_at=at, expires_at=expires_at))
+
+
+async def staff_link(session: AsyncSession, token_hash: str, *, lock: bool = False) -> StaffLink | None:
+    query = sa.select(staff_links).where(staff_links.c.token_hash == token_hash)
+    row = (await session.execute(query.with_for_update() if lock else query)).mappings().first()
+    return StaffLink(**{k: row[k] for k in StaffLink._fields}) if row else None
+
+
+async def use_staff_link(session: AsyncSession, token_hash: str, at: datetime) -> None:
+    await session.execute(sa.update(staff_links).where(staff_links.c.token_hash == token_hash).values(used_at=at))
+
+
+async def end_staff_links(session: AsyncSession, staff_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(sa.update(staff_links).where(staff_links.c.staff_id == staff_id, staff_links.c.used_at.is_(None))
+                          .values(used_at=at))
+
+
+async def add_staff_session(session: AsyncSession, secret_hash: str, tenant_id: str, staff_id: uuid.UUID, at: datetime,
+                            expires_at: datetime) -> None:
+    await session.execute(sa.insert(staff_sessions).values(secret_hash=secret_hash, tenant_id=tenant_id, staff_id=staff_id,
+                                                           started_at=at, expires_at=expires_at))
+
+
+async def staff_session(session: AsyncSession, secret_hash: str) -> StaffSession | None:
+    row = (await session.execute(sa.select(staff_sessions).where(staff_sessions.c.secret_hash == secret_hash))).mappings().first()
+    return StaffSession(**{k: row[k] for k in StaffSession._fields}) if row else None
+
+
+async def end_staff_sessions(session: AsyncSession, at: datetime, *, secret_hash: str | None = None,
+                             staff_id: uuid.UUID | None = None) -> None:
+    """End one session (logging out), or every session of an account (removed, reset, new roles)."""
+    query = sa.update(staff_sessions).where(staff_sessions.c.ended_at.is_(None)).values(ended_at=at)
+    if secret_hash is not None:
+        query = query.where(staff_sessions.c.secret_hash == secret_hash)
+    if staff_id is not None:
+        query = query.where(staff_sessions.c.staff_id == staff_id)
+    await session.execute(query)
+
+
+async def add_login_failure(session: AsyncSession, account_key: str, address: str, at: datetime) -> None:
+    await session.execute(sa.insert(staff_login_failures).values(account_key=account_key, address=address, at=at))
+
+
+async def login_failures_since(session: AsyncSession, since: datetime, *, account_key: str | None = None,
+                               address: str | None = None) -> tuple[int, datetime | None]:
+    """How many logins failed since `since` for the account (or from the address), and the latest."""
+    column, value = (staff_login_failures.c.account_key, account_key) if account_key else (staff_login_failures.c.address, address)
+    row = (await session.execute(sa.select(sa.func.count(), sa.func.max(staff_login_failures.c.at))
+                                 .where(column == value, staff_login_failures.c.at >= since))).one()
+    return int(row[0]), row[1]
+
+
+async def forget_login_failures(session: AsyncSession, *, account_key: str | None = None, before: datetime | None = None) -> None:
+    """Failures of an account that just logged in, or all older than the lockout window."""
+    query = sa.delete(staff_login_failures)
+    if account_key is not None:
+        query = query.where(staff_login_failures.c.account_key == account_key)
+    if before is not None:
+        query = query.where(staff_login_failures.c.at < before)
+    await session.execute(query)
