@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
@@ -29,6 +28,7 @@ from bookflow_runtime.database import Database
 from bookflow_runtime.errors import Undeliverable
 from bookflow_runtime.inbox import first_receipts
 from bookflow_runtime.loop import Backoff
+from bookflow_runtime.outages import is_outage
 
 _log = logging.getLogger(__name__)
 
@@ -38,17 +38,6 @@ Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[tuple[Any, Envelope]]], Awaitable[None]]
 """Handles many messages of one type in one call, so that a batch of records costs a few
 statements rather than a few per record; otherwise like `Handler`."""
-
-INFRASTRUCTURE_ERRORS = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError,
-    OSError,
-    TimeoutError,
-    KafkaError,
-)
-"""Errors of the database or the broker, not of a message: waited out, never dead-lettered."""
-
 
 @dataclass(frozen=True)
 class Consumer:
@@ -141,9 +130,11 @@ class Delivery:
             try:
                 await self._apply(work)
                 return True
-            except INFRASTRUCTURE_ERRORS as exc:
-                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff.next, exc)
             except Exception as exc:  # noqa: BLE001 (the records are retried one by one)
+                if is_outage(exc):
+                    _log.warning("%s: database or broker unavailable, retrying in %.1f s: %r", self.label, backoff.next, exc)
+                    await backoff.pause()
+                    continue
                 _log.info("%s: a batch of %d failed (%s); handling its records one by one", self.label, len(work), type(exc).__name__)
                 return False
             await backoff.pause()
@@ -154,13 +145,15 @@ class Delivery:
             try:
                 await self._apply([item])
                 return
-            except INFRASTRUCTURE_ERRORS as exc:
-                _log.warning("%s: infrastructure error, retrying in %.1f s: %r", self.label, backoff.next, exc)
             except Undeliverable as exc:
                 with context.conversation_of(item.envelope):
                     await self._dead_letter(item.record, exc.reason, str(exc))
                 return
             except Exception as exc:
+                if is_outage(exc):
+                    _log.warning("%s: database or broker unavailable, retrying in %.1f s: %r", self.label, backoff.next, exc)
+                    await backoff.pause()
+                    continue
                 failures += 1
                 with context.conversation_of(item.envelope):
                     if failures >= self.handler_attempts:

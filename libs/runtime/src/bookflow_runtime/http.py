@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bookflow_runtime import context
 from bookflow_runtime.errors import BookflowError, TooManyRequests
+from bookflow_runtime.outages import caused_by, is_outage
 
 if TYPE_CHECKING:
     from bookflow_runtime.runtime import ServiceRuntime
@@ -111,41 +112,20 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, title, detail, headers=getattr(exc, "headers", None))
 
 
-_DATABASE_DOWN = (
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError,
-    asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.TooManyConnectionsError, ConnectionError, TimeoutError,
-)
 _UNSTORABLE = (
     sqlalchemy.exc.DataError, asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError,
     UnicodeEncodeError,
 )
 
 
-def _is(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    """Whether `exc` is, wraps or was caused by one of `kinds`. SQLAlchemy wraps a driver's error
-    twice (DBAPIError → its adapted DBAPI error → asyncpg's), so the whole chain is looked at."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen or len(seen) > 16:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kinds):
-            return True
-        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return False
-
-
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """The safety net: a database outage is 503 with Retry-After (the client may retry); a value
     the database cannot store is 422; anything else is 500, logged, without internals."""
-    if _is(exc, _DATABASE_DOWN):
+    if is_outage(exc):
         _log.warning("%s %s: the database is unavailable: %s", request.method, request.url.path, type(exc).__name__)
         return problem(503, "database-unavailable", "Temporarily unavailable",
                        "the service cannot reach its database; try again in a few seconds", headers={"Retry-After": "5"})
-    if _is(exc, _UNSTORABLE):
+    if caused_by(exc, _UNSTORABLE):
         return problem(422, "invalid-request", _STATUS_PROBLEMS[422][1], "the request holds characters or values that cannot be stored")
     _log.exception("%s %s failed", request.method, request.url.path)
     conv = context.current()

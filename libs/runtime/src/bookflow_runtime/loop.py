@@ -11,6 +11,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bookflow_runtime.outages import is_outage
+
 _log = logging.getLogger(__name__)
 
 
@@ -66,8 +68,11 @@ async def run_rounds(name: str, round_: Round, wakeup: Wakeup | None = None, *, 
             rest = await round_()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 (the loop outlives a bad round; the next one retries)
-            _log.exception("%s failed; retrying in %.1f s", name, backoff.next)
+        except Exception as exc:  # noqa: BLE001 (the loop outlives a bad round; the next one retries)
+            if is_outage(exc):
+                _log.warning("%s: database or broker unavailable, retrying in %.1f s: %r", name, backoff.next, exc)
+            else:
+                _log.exception("%s failed; retrying in %.1f s", name, backoff.next)
             await backoff.pause()
             continue
         backoff.reset()
