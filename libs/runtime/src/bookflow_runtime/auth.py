@@ -63,9 +63,13 @@ class Staff:
         """How the staff member appears in histories: `staff:<id>`."""
         return f"staff:{self.subject}"
 
+    def has(self, *roles: str) -> bool:
+        """Whether the staff member has one of `roles` (an administrator has all)."""
+        return "administrator" in self.roles or bool(set(roles) & set(self.roles))
+
     def require(self, *roles: str) -> None:
         """Forbidden unless the staff member has one of `roles` (an administrator has all)."""
-        if "administrator" not in self.roles and not set(roles) & set(self.roles):
+        if not self.has(*roles):
             raise Forbidden(f"needs the role {' or '.join(roles)}")
 
 

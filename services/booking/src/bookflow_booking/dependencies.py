@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
-from bookflow_booking import handlers, views
-from bookflow_runtime.auth import Staff, StaffOfTenant
+from bookflow_booking import domain, handlers, views
+from bookflow_runtime.auth import Staff, StaffOfTenant, staff_with
 from bookflow_runtime.errors import NotFound
 from bookflow_runtime.http import Session
 
@@ -32,6 +32,20 @@ async def staff_of_known_tenant(staff: StaffOfTenant, tenant_id: TenantId, sessi
 
 
 KnownStaff = Annotated[Staff, Depends(staff_of_known_tenant)]
+"""Any staff member of a tenant the service has."""
+Desk = staff_with(*domain.DESK)
+"""Receptionists and planners (and administrators): customers, bookings, slots."""
+Planner = staff_with("planner")
+"""Planners (and administrators): flow B's locking, letters and follow-up, technicians, the catalog."""
+
+
+def staff_for_transition(staff: KnownStaff, name: str) -> Staff:
+    """Staff allowed the move `name` in the path (`domain.TRANSITION_ROLES`)."""
+    staff.require(*domain.TRANSITION_ROLES.get(name, ("planner",)))
+    return staff
+
+
+TransitionStaff = Annotated[Staff, Depends(staff_for_transition)]
 
 
 def client_address(request: Request) -> str:

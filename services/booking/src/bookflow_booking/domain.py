@@ -115,6 +115,16 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+DESK = ("receptionist", "planner")
+"""Who works with customers and their bookings at the desk (administrators always may)."""
+TRANSITION_ROLES: dict[str, tuple[str, ...]] = {
+    "confirm": DESK, "cancel": DESK, "delete": DESK,
+    "follow-up-manually": ("planner",), "send-to-execution": ("planner",), "confirm-by-sms": ("planner",), "resume": ("planner",),
+    "complete": (*DESK, "technician"), "no-show": (*DESK, "technician"),  # the technician at the door knows
+}
+"""Who may make each move staff make by hand; flow B's follow-up is the planner's (B5, B7)."""
+
+
 def next_state(state: str, transition: str) -> str:
     """Where `transition` leads from `state`; TransitionNotAllowed if it does not start there."""
     move = TRANSITIONS.get(transition)

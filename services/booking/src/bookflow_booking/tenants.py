@@ -1,6 +1,7 @@
 """Tenant administration: create or change a tenant's settings (time zone, language, flow and its
-timings, letter folder, channels, and how customers reach the business). Guarded by the admin token; every change is published as
-`tenant.updated`, so the other services keep the settings they need."""
+timings, letter folder, channels, and how customers reach the business). The operator creates a
+tenant (the operator token); the tenant's administrators change its settings afterwards. Every
+change is published as `tenant.updated`, so the other services keep the settings they need."""
 from __future__ import annotations
 
 import re
@@ -14,11 +15,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from bookflow_booking import domain, handlers, views
 from bookflow_booking.dependencies import KnownStaff, TenantId
 from bookflow_contracts import Channel
-from bookflow_runtime.auth import issue_staff_token, operator
+from bookflow_runtime.auth import issue_staff_token, operator, staff_with
 from bookflow_runtime.http import Session
 from bookflow_runtime.inputs import Duration, Email, Line, Phone
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["tenants"])
+Administrator = staff_with("administrator")
 _DEFAULT = domain.Tenant("default")
 _CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
@@ -83,6 +85,10 @@ class TenantOut(TenantIn):
     staff_token: str | None = Field(None, description="For convenience: a planner's token for this tenant.")
 
 
+def _tenant(tenant_id: str, body: TenantIn) -> domain.Tenant:
+    return domain.Tenant(tenant_id, **body.model_dump(exclude={"channels"}), channels=tuple(dict.fromkeys(body.channels)))
+
+
 def _out(tenant: domain.Tenant, staff_token: str | None = None) -> TenantOut:
     fields = {k: getattr(tenant, k) for k in TenantIn.model_fields}
     return TenantOut(id=tenant.id, staff_token=staff_token, **fields | {"channels": list(tenant.channels)})
@@ -90,7 +96,7 @@ def _out(tenant: domain.Tenant, staff_token: str | None = None) -> TenantOut:
 
 @router.put("", response_model=TenantOut, dependencies=[Depends(operator)], summary="Create or change a tenant (admin)")
 async def put_tenant(tenant_id: TenantId, body: TenantIn, session: Session, request: Request) -> TenantOut:
-    tenant = domain.Tenant(tenant_id, **body.model_dump(exclude={"channels"}), channels=tuple(dict.fromkeys(body.channels)))
+    tenant = _tenant(tenant_id, body)
     await handlers.configure_tenant(session, tenant)
     token = issue_staff_token(request.app.state.settings.staff_token_private_key, tenant_id, "admin", roles=("administrator",))
     return _out(tenant, token)
@@ -99,3 +105,11 @@ async def put_tenant(tenant_id: TenantId, body: TenantIn, session: Session, requ
 @router.get("", response_model=TenantOut, summary="The tenant's settings")
 async def get_tenant(tenant_id: TenantId, session: Session, staff: KnownStaff) -> TenantOut:
     return _out(await views.tenant(session, tenant_id))
+
+
+@router.put("/settings", response_model=TenantOut, summary="Change the tenant's settings (its administrators)")
+async def put_settings(tenant_id: TenantId, body: TenantIn, session: Session, staff: KnownStaff, admin: Administrator) -> TenantOut:
+    """The whole settings, as `PUT /tenants/{tenant_id}` takes them; for a tenant the service has."""
+    tenant = _tenant(tenant_id, body)
+    await handlers.configure_tenant(session, tenant)
+    return _out(tenant)

@@ -260,6 +260,15 @@ async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID) 
                          "work_lines": row["work_lines"], "subject": row["subject"], "extra_info": row["extra_info"]})
 
 
+async def booking_seen_by(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, *, desk: bool) -> BookingView:
+    """The booking as a staff member may open it: at the desk, any; a technician only one that
+    belongs on a work list (A5), and another is not found rather than forbidden."""
+    view = await booking(session, tenant_id, booking_id)
+    if not desk and view.state not in domain.WORK_LIST_STATES:
+        raise NotFound(f"no booking {booking_id}")
+    return view
+
+
 def _on_local_day(day: date) -> sa.ColumnElement:
     """Bookings starting on `day` in their tenant's zone (the query joins `tenants`)."""
     return sa.cast(sa.func.timezone(tenants.c.time_zone, bookings.c.starts_at), sa.Date) == day
