@@ -113,7 +113,7 @@ async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotificat
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope, *, letters_root: str) -> None:
     """Keep the tenant's name, zone, language, letter folder and reply number; its messages that
     waited for them go out now."""
-    current = (await storage.tenant(session, envelope.tenant_id)).settings.model_dump(mode="json")
+    current = (await storage.tenant_for_change(session, envelope.tenant_id)).settings.model_dump(mode="json")
     settings = tenancy.settings_after_event(current, event, letters_root)
     await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone, language=event.language,
                               settings=settings, announced_at=datetime.now(UTC))
@@ -139,7 +139,7 @@ async def save_settings(session: AsyncSession, tenant_id: str, new: TenantNotifi
     """Set the tenant's notification settings: masked secrets keep the stored ones, a 46elks
     account needs its webhook secret, provider addresses are the providers' own, and a receiving
     number belongs to one tenant."""
-    stored = await storage.tenant(session, tenant_id)
+    stored = await storage.tenant_for_change(session, tenant_id)
     settings = with_kept_secrets(new, stored.settings)
     check_change(settings, test_addresses=service.test_addresses, sandbox_enabled=bool(service.sandbox_enabled))
     taken = await storage.set_receiving_numbers(session, tenant_id, receiving_numbers(settings))

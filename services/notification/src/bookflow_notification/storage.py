@@ -454,6 +454,18 @@ async def tenant(session: AsyncSession, tenant_id: str) -> TenantView:
     return _tenant_view(tenant_id, row)
 
 
+async def tenant_for_change(session: AsyncSession, tenant_id: str) -> TenantView:
+    """The tenant as stored, its row locked until the transaction ends: its settings have two
+    writers (the administrator's settings API and `tenant.updated`), each of which reads them,
+    changes its part and writes them all back, so each must read under the lock or the one that
+    commits last loses the other's change. A tenant never stored gets an empty, unannounced row
+    first, so that there is a row to lock (it goes with the transaction if that fails)."""
+    await session.execute(pg.insert(tenants).values(tenant_id=tenant_id, settings=sealing.seal({}))
+                          .on_conflict_do_nothing(index_elements=[tenants.c.tenant_id]))
+    row = (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id).with_for_update())).first()
+    return _tenant_view(tenant_id, row)
+
+
 async def tenant_views(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, TenantView | sealing.CannotUnseal]:
     """Each tenant as stored, or why its secrets cannot be opened."""
     ids = list(set(tenant_ids))
