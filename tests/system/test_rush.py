@@ -28,7 +28,7 @@ pytestmark = pytest.mark.system
 
 ORDERS = 1000
 CANCELLED = 10
-LEAD = timedelta(seconds=15)  # from the tenant's set-up to the instant: seeding and cancelling take a few seconds
+LEAD = timedelta(seconds=30)  # from the tenant's set-up to the instant: seeding and cancelling take seconds, more under load
 _SEED = importlib.util.spec_from_file_location("rush_seed", Path(__file__).resolve().parents[2] / "bench" / "rush" / "seed.py")
 seed = sys.modules[_SEED.name] = importlib.util.module_from_spec(_SEED)  # its dataclasses look themselves up there
 _SEED.loader.exec_module(seed)
@@ -96,12 +96,13 @@ async def test_a_thousand_day_before_reminders_due_at_one_instant_reach_the_prov
         orders = await seed.orders(stack.services["booking"].env["BOOKFLOW_BOOKING_DATABASE_URL"], office.id, ORDERS, instant)
         await seed.timers(stack.services["scheduler"].env["BOOKFLOW_SCHEDULER_DATABASE_URL"], orders, instant)
         # Cancelled in the seconds before the instant: its reminder must not go, however the race ends.
-        cancelled = set(range(0, ORDERS, ORDERS // CANCELLED))
-        for i in cancelled:
+        cancelled, too_late = set(), set()
+        for i in range(0, ORDERS, ORDERS // CANCELLED):
             view = await office.call("POST", f"/bookings/{orders.booking_ids[i]}/transitions/cancel", {"reason": "the customer moved"})
             assert view["state"] == "cancelled"
-        assert datetime.now(UTC) < instant, "the set-up took longer than the lead: the reminders were not due at one instant"
-        kept = set(range(ORDERS)) - cancelled
+            (cancelled if datetime.now(UTC) < instant else too_late).add(i)  # after the instant, its reminder may rightly be out
+        assert cancelled, "no cancellation was answered before the instant: the machine is too slow for this test's lead"
+        kept = set(range(ORDERS)) - cancelled - too_late
 
         async def all_at_the_provider():
             got = await office.sms()
@@ -112,10 +113,12 @@ async def test_a_thousand_day_before_reminders_due_at_one_instant_reach_the_prov
             await wait_until(lambda i=i: office.settled(orders.booking_ids[i]), timeout=60, interval=0.5,
                              what="the cancelled order's reminder cancelled, or fired and found stale")
 
+        for i in too_late:
+            await wait_until(lambda i=i: office.settled(orders.booking_ids[i]), timeout=60, interval=0.5, what="a late cancellation settled")
         got = await office.sms()
-        reminded = sorted(int(ORDER_OF.search(m["body"]).group(1)) for m in got)
-        assert reminded == sorted(kept)  # every order still meant once: none missing, none twice, none cancelled
-        assert {m["recipient"] for m in got} == {f"+4670{i:07d}" for i in kept}
+        reminded = sorted(int(ORDER_OF.search(m["body"]).group(1)) for m in got if int(ORDER_OF.search(m["body"]).group(1)) not in too_late)
+        assert reminded == sorted(kept)  # every order still meant once: none missing, none twice, none cancelled before
+        assert len(got) - len(reminded) <= len(too_late)  # an order cancelled after the instant: at most once
         assert all(datetime.fromisoformat(m["received_at"]) >= instant for m in got)  # at its time, not before
     finally:
         await office.client.aclose()
