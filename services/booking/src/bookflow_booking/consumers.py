@@ -3,7 +3,7 @@ delivery status of every message to a customer (the communication log), the comm
 and recall send, and what happened at check-in."""
 from functools import partial
 
-from bookflow_booking import handlers
+from bookflow_booking import handlers, reminders
 from bookflow_contracts import (
     AddWorkLine, AutoBook, ChangeCustomerContact, CheckinAnswered, CommentSharedWithMechanics, NotificationStatusChanged, ReminderDue,
     ReplyReceived, topics,
@@ -13,7 +13,8 @@ from bookflow_runtime.consumer import Consumer
 
 def consumers(deps: handlers.Deps) -> list[Consumer]:
     return [
-        Consumer(name="reminders", topic=topics.REMINDER_DUE, handlers={ReminderDue: partial(handlers.reminder_due, deps=deps)}),
+        Consumer(name="reminders", topic=topics.REMINDER_DUE,
+                 batch_handlers={ReminderDue: partial(reminders.reminders_due, deps=deps)}),  # the 18:00 rush (issue 17)
         Consumer(name="replies", topic=topics.REPLY_RECEIVED, handlers={ReplyReceived: partial(handlers.reply_received, deps=deps)}),
         Consumer(name="communication-log", topic=topics.NOTIFICATION_STATUS,
                  handlers={NotificationStatusChanged: handlers.record_notification_status}),

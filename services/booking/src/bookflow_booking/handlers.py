@@ -707,7 +707,7 @@ async def book_online(session: AsyncSession, deps: Deps, link: OnlineBookingLink
 
 # --- messages from other services ------------------------------------------------------------
 
-_KINDS = ("reminder", "confirm-reminder", "release", "booking-reminder", "appointment-reminder")
+REMINDER_KINDS = ("reminder", "confirm-reminder", "release", "booking-reminder", "appointment-reminder")
 """The kinds of timer the booking service sets (`domain.timer`, and an explicit `reminder_at`)."""
 
 
@@ -729,7 +729,7 @@ async def reminder_due(session: AsyncSession, event: ReminderDue, envelope: Enve
         return
     tenant = await _known_tenant(session, envelope, f"reminder {event.timer_key}")
     kind = event.payload.get("kind")
-    if kind not in _KINDS:
+    if kind not in REMINDER_KINDS:
         _log.warning("reminder %s of unknown kind %r", event.timer_key, kind)
         return
     try:

@@ -952,3 +952,32 @@ async def forget_login_failures(session: AsyncSession, *, account_key: str | Non
     if before is not None:
         query = query.where(staff_login_failures.c.at < before)
     await session.execute(query)
+
+
+# --- timers handed back in batches (issue 17) --------------------------------------------------
+
+
+async def tenants_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Tenant]:
+    """The tenants of `ids` the service has, by id."""
+    if not ids:
+        return {}
+    rows = (await session.execute(sa.select(tenants).where(tenants.c.id.in_(sorted(ids))))).mappings()
+    return {row["id"]: tenant_of(row) for row in rows}
+
+
+async def bookings_locked(session: AsyncSession, keys: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], Booking]:
+    """The bookings of (tenant, booking id) pairs, locked for a change in id order (two batches
+    never wait on each other crosswise), by (tenant, id); a pair the service lacks is left out."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    query = with_customer().where(bookings.c.id.in_(sorted({b for _, b in keys}))).order_by(bookings.c.id).with_for_update(of=bookings)
+    found = (booking_of(r) for r in (await session.execute(query)).mappings())
+    return {(b.tenant_id, b.id): b for b in found if (b.tenant_id, b.id) in wanted}
+
+
+async def add_reminders_received(session: AsyncSession, rows: list[tuple[uuid.UUID, str, datetime, datetime, int]]) -> None:
+    """`add_reminder_received` for many (booking id, timer key, due, fired, lateness ms) in one statement."""
+    if rows:
+        values = [{"booking_id": b, "timer_key": k, "due_at": d, "fired_at": f, "lateness_ms": ms} for b, k, d, f, ms in rows]
+        await session.execute(pg.insert(reminders_received).values(values).on_conflict_do_nothing())
