@@ -39,9 +39,10 @@ def five_free_ports() -> int:
             return base
 
 
-def run_up(state: Path, kafka_port: int, base_port: int) -> subprocess.Popen:
+def run_up(state: Path, kafka_port: int, base_port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOOKFLOW_", "KAFKA_"))}
     env["BOOKFLOW_STATE_DIR"] = str(state)
+    env.update(extra_env or {})
     return subprocess.Popen(
         [sys.executable, "-m", "bookflow_devstack", "up", "--kafka-port", str(kafka_port), "--base-port", str(base_port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -142,7 +143,9 @@ async def test_up_on_other_ports_gives_providers_callback_addresses_on_the_real_
     kafka_port, base = free_port(), five_free_ports()
     notification = f"http://127.0.0.1:{base + 1}"
     elks = Fake46elks()
-    proc = run_up(tmp_path, kafka_port, base)
+    # The operator allows the local fake provider by name, as for any test provider: a tenant's
+    # account may name no other address than 46elks's own (server-side request forgery).
+    proc = run_up(tmp_path, kafka_port, base, {"BOOKFLOW_NOTIFICATION_SMS_TEST_ADDRESSES": "http://127.0.0.1"})
     try:
         read_until(proc, "Ctrl-C stops everything.", timeout=120)
         tenant = new_tenant()

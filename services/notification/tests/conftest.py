@@ -72,6 +72,7 @@ class FakeProvider:
     calls: int = 0
     base_url: str = ""
     before_answer: Any = None  # an async function of (form, provider message id), awaited before accepting
+    on_call: Any = None  # an async function of the form, awaited as each call comes in (before any answer)
 
     def app(self) -> Starlette:
         async def elks(request: Request) -> Response:
@@ -92,9 +93,11 @@ class FakeProvider:
         auth = httpx.BasicAuth(self.username, self.password)._auth_header  # noqa: SLF001 (the expected header)
         if request.headers.get("authorization") != auth:
             return JSONResponse({"message": "bad credentials"}, 401)
+        form = dict((await request.form()).items())
+        if self.on_call is not None:
+            await self.on_call(form)
         if self.answers:
             return Response("busy", self.answers.pop(0))
-        form = dict((await request.form()).items())
         body = answer(form)
         self.received.append({**form, "_id": body.get("id") or body.get("sid")})
         if self.before_answer is not None:

@@ -123,3 +123,29 @@ async def test_the_settings_api_is_for_the_tenants_administrators(office):
     planner = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, office.id, "pia", ("planner",))
     response = await office.client.put(f"/tenants/{office.id}/notification-settings", json={}, headers={"Authorization": f"Bearer {planner}"})
     assert response.status_code == 403
+
+
+async def test_each_role_reads_and_changes_what_its_work_needs(office):
+    """Settings and templates are the administrators'; the communication log and usage are for
+    planners too; a receptionist reads the communication about one booking; a technician none."""
+    import uuid
+
+    from bookflow_runtime import development
+    from bookflow_runtime.auth import issue_staff_token
+
+    await office.announce()
+    t = f"/tenants/{office.id}"
+    routes = {
+        "settings": ("GET", f"{t}/notification-settings", None), "templates": ("GET", f"{t}/templates", None),
+        "preview": ("POST", f"{t}/templates/booking-notice/sms/sv/preview", {}), "log": ("GET", f"{t}/messages", None),
+        "booking log": ("GET", f"{t}/messages?booking_id={uuid.uuid4()}", None), "usage": ("GET", f"{t}/usage", None),
+    }
+    allowed = {
+        "administrator": set(routes), "planner": {"log", "booking log", "usage"},
+        "receptionist": {"booking log"}, "technician": set(),
+    }
+    for role, may in allowed.items():
+        token = issue_staff_token(development.STAFF_TOKEN_PRIVATE_KEY, office.id, "kim", (role,))
+        for name, (method, path, body) in routes.items():
+            answer = await office.client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == (200 if name in may else 403), (role, name, answer.status_code, answer.text)

@@ -1,6 +1,11 @@
 """Staff's HTTP API (bearer token of the tenant): the communication log, the tenant's
 notification settings, templates with preview, and SMS usage per payer and month. Each route is
-one handler call (writes) or one read query (reads)."""
+one handler call (writes) or one read query (reads).
+
+Roles (an administrator has every role): settings and templates are the administrators';
+the communication log and usage are for administrators and planners; a receptionist reads
+the communication about one booking (the log asked with `booking_id`), as at the front desk;
+a technician reads none of it."""
 from __future__ import annotations
 
 import uuid
@@ -19,6 +24,7 @@ TenantId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description
 TemplateKey = Annotated[str, Path(max_length=100, pattern=r"^(custom:)?[a-z0-9][a-z0-9-]*$", description="The template's key.")]
 Language = Literal["sv", "nb", "da", "nl", "en"]
 Administrator = staff_with("administrator")
+Planner = staff_with("planner")
 
 
 def _service_settings(request: Request) -> NotificationSettings:
@@ -33,11 +39,16 @@ router = APIRouter(prefix="/tenants/{tenant_id}")
 @router.get("/messages", tags=["communication log"], summary="Messages about a booking or to a customer, with status history and cost")
 async def communication_log(tenant_id: TenantId, staff: StaffOfTenant, session: Session, booking_id: uuid.UUID | None = None,
                             customer_id: uuid.UUID | None = None) -> list[views.LoggedMessage]:
+    """Administrators and planners; a receptionist only about one booking (with `booking_id`)."""
+    if booking_id is not None:
+        staff.require("planner", "receptionist")
+    else:
+        staff.require("planner")
     return await views.communication_log(session, tenant_id, booking_id, customer_id)
 
 
-@router.get("/notification-settings", tags=["settings"], summary="The tenant's notification settings (secrets masked)")
-async def get_settings(tenant_id: TenantId, staff: StaffOfTenant, session: Session) -> views.TenantDescription:
+@router.get("/notification-settings", tags=["settings"], summary="The tenant's notification settings, secrets masked (administrator)")
+async def get_settings(tenant_id: TenantId, staff: Administrator, session: Session) -> views.TenantDescription:
     return await views.tenant_description(session, tenant_id)
 
 
@@ -48,27 +59,27 @@ async def put_settings(tenant_id: TenantId, body: TenantNotificationSettings, st
     return await handlers.save_settings(session, tenant_id, body, service)
 
 
-@router.get("/templates", tags=["templates"], summary="Every template key with its placeholders, defaults and the tenant's saved versions")
-async def list_templates(tenant_id: TenantId, staff: StaffOfTenant, session: Session) -> list[views.TemplateInfo]:
+@router.get("/templates", tags=["templates"], summary="Every template key with its placeholders, defaults and the tenant's saved versions (administrator)")
+async def list_templates(tenant_id: TenantId, staff: Administrator, session: Session) -> list[views.TemplateInfo]:
     return await views.templates(session, tenant_id)
 
 
 @router.put("/templates/{template_key}/{channel}/{language}", tags=["templates"],
-            summary="Save the tenant's template; refused with line and reason if it is not valid")
+            summary="Save the tenant's template; refused with line and reason if it is not valid (administrator)")
 async def save_template(tenant_id: TenantId, template_key: TemplateKey, channel: Channel, language: Language, body: views.TemplateIn,
-                        staff: StaffOfTenant, session: Session) -> views.SavedTemplate:
+                        staff: Administrator, session: Session) -> views.SavedTemplate:
     return await handlers.save_template(session, tenant_id, template_key, channel, language, body, staff)
 
 
 @router.post("/templates/{template_key}/{channel}/{language}/preview", tags=["templates"],
-             summary="Render a draft or the current template with example values")
+             summary="Render a draft or the current template with example values (administrator)")
 async def preview(tenant_id: TenantId, template_key: TemplateKey, channel: Channel, language: Language, body: views.PreviewIn,
-                  staff: StaffOfTenant, session: Session) -> views.Preview:
+                  staff: Administrator, session: Session) -> views.Preview:
     return await handlers.preview_template(session, tenant_id, template_key, channel, language, body)
 
 
-@router.get("/usage", tags=["cost"], summary="Delivered SMS per payer and month: messages, segments, amount")
-async def usage(tenant_id: TenantId, staff: StaffOfTenant, session: Session,
+@router.get("/usage", tags=["cost"], summary="Delivered SMS per payer and month: messages, segments, amount (planner)")
+async def usage(tenant_id: TenantId, staff: Planner, session: Session,
                 month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; all months when empty")] = None,
                 ) -> list[views.Usage]:
     return await views.usage(session, tenant_id, month)

@@ -24,7 +24,8 @@ def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] 
     sealing.configure(settings.secrets_key)  # after the runtime set up logging: its warning is a log line
     for consumer in consumers.consumers(settings):
         runtime.consume(consumer)
-    dispatcher = Dispatcher(runtime.db, settings, clock=clock, tenants_caught_up=lambda: runtime.caught_up_at(consumers.TENANTS))
+    dispatcher = Dispatcher(runtime.db, settings, clock=clock, tenants_caught_up=lambda: runtime.caught_up_at(consumers.TENANTS),
+                            requests_caught_up=lambda: runtime.caught_up_at(consumers.REQUESTS))
     runtime.background(dispatcher.run)
     routers = [api.router, webhooks.router, *([sandbox.router] if settings.sandbox_enabled else [])]
     return runtime.http_app(routers)

@@ -40,7 +40,7 @@ class Job:
     provider_count: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Batch:
     """What a round needs to decide, read once for all its messages."""
 
@@ -50,6 +50,9 @@ class _Batch:
     opted_out: set[tuple[str, str]]
     consents: dict[tuple[str, object], bool]
     saved: dict[tuple[str, str, str, str], tuple[str, str]]
+    withdrawals: dict[tuple[str, str], domain.Withdrawals]
+    hold_withdrawable: bool = False
+    held: int = 0  # messages left queued for that
 
 
 class Claiming:
@@ -64,15 +67,18 @@ class Claiming:
             return [SANDBOX]
         return usable
 
-    async def claim(self, session: AsyncSession, now: datetime) -> tuple[int, list[Job]]:
-        """Claim up to a batch of due messages: (how many were due, the jobs to send)."""
+    async def claim(self, session: AsyncSession, now: datetime, *, withdrawable: bool = True) -> tuple[int, list[Job]]:
+        """Claim up to a batch of due messages: (how many were decided, the jobs to send).
+        `withdrawable=False`: a message a withdrawal could stop stays queued (the requests
+        consumer is behind, and its withdrawal may be waiting behind the requests); it is still
+        withdrawn, or set waiting for its tenant, as it would be."""
         due = await storage.claim_due(session, now, self.settings.dispatch_batch_size)
         if not due:
             return 0, []
-        batch = await self._read_batch(session, due, now)
+        batch = dataclasses.replace(await self._read_batch(session, due, now), hold_withdrawable=not withdrawable)
         jobs = [job for message in due if (job := await self._prepare(session, message, batch))]
         await storage.claim(session, [job.message for job in jobs], now + timedelta(seconds=self.settings.sending_lease_seconds))
-        return len(due), jobs
+        return len(due) - batch.held, jobs
 
     async def _read_batch(self, session: AsyncSession, due: list[Message], now: datetime) -> _Batch:
         tenants, unreadable = {}, {}
@@ -89,12 +95,23 @@ class Claiming:
             if tenant.known:
                 for (key, channel, language), text in (await storage.saved_templates(session, tenant_id)).items():
                     saved[(tenant_id, key, channel, language)] = text
-        return _Batch(now, tenants, unreadable, await storage.opted_out(session, phones), await storage.consents_of(session, marketing), saved)
+        withdrawals = await storage.withdrawals_of(session, {(m.tenant_id, m.regarding) for m in due if m.regarding})
+        return _Batch(now, tenants, unreadable, await storage.opted_out(session, phones), await storage.consents_of(session, marketing),
+                      saved, withdrawals)
 
     async def _prepare(self, session: AsyncSession, message: Message, batch: _Batch) -> Job | None:
         """Decide one due message: hold it, withhold it, fail it, or make it a job."""
         now = batch.now
         with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
+            withdrawn = batch.withdrawals.get((message.tenant_id, message.regarding)) if message.regarding else None
+            if domain.withdrawn_on_arrival(withdrawn, message.regarding_version, message.requested_at or message.created_at):
+                # Withdrawn while it was being handed to a provider that failed (a withdrawal
+                # recalls no message `sending`): its retry must not go out.
+                assert withdrawn is not None
+                await storage.update_message(session, message.id, status="withdrawn", reason=withdrawn.reason, failed_at=now,
+                                             lease_until=None)
+                await recording.withdraw(session, message, withdrawn.reason, now)
+                return None
             if message.tenant_id in batch.unreadable:
                 # A misconfigured key is for the operator to fix: the message waits, it is not lost.
                 await storage.update_message(session, message.id, not_before=now + timedelta(seconds=60))
@@ -107,6 +124,9 @@ class Claiming:
                 await storage.update_message(session, message.id, status="waiting", reason=WAITING_FOR_TENANT)
                 await storage.add_event(session, message.id, "waiting", now, WAITING_FOR_TENANT)
                 _log.info("%s %s waits for the settings of tenant %s", message.template_key, message.id, message.tenant_id)
+                return None
+            if batch.hold_withdrawable and message.regarding:
+                batch.held += 1
                 return None
             passed = domain.past_its_purpose(message, now)
             if passed:

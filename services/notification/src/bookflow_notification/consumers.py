@@ -9,13 +9,14 @@ from bookflow_notification.settings import NotificationSettings
 from bookflow_runtime.consumer import Consumer
 
 TENANTS = "tenants"
+REQUESTS = "requests"
 
 
 def consumers(settings: NotificationSettings) -> tuple[Consumer, ...]:
     return (
-        Consumer(name="requests", topic=topics.NOTIFICATION_REQUESTS, batch_handlers={SendNotification: handlers.accept_requests},
-                 handlers={WithdrawNotifications: handlers.withdraw_requests}),
+        Consumer(name=REQUESTS, topic=topics.NOTIFICATION_REQUESTS, batch_handlers={SendNotification: handlers.accept_requests},
+                 handlers={WithdrawNotifications: partial(handlers.withdraw_requests, service=settings)}),
         Consumer(name=TENANTS, topic=topics.TENANT_UPDATED,
                  handlers={TenantUpdated: partial(handlers.keep_tenant, letters_root=settings.letters_dir)}),
-        Consumer(name="customers", topic=topics.CUSTOMER_UPDATED, handlers={CustomerUpdated: handlers.keep_consent}),
+        Consumer(name="customers", topic=topics.CUSTOMER_UPDATED, handlers={CustomerUpdated: partial(handlers.keep_consent, service=settings)}),
     )

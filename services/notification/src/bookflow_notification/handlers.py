@@ -3,19 +3,20 @@ callback arrives, one function each, in the caller's transaction. Sending itself
 dispatcher's (dispatcher.py)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookflow_contracts import CustomerUpdated, Envelope, ReplyReceived, SendNotification, TenantUpdated, WithdrawNotifications
 from bookflow_contracts.templates import TEMPLATES
-from bookflow_notification import callbacks, domain, recording, segments, storage, tenancy, templating, views
+from bookflow_notification import callbacks, domain, recording, segments, storage, tenancy, templating, upkeep, views
 from bookflow_notification.domain import DeliveryReport, InboundMessage, Message
 from bookflow_notification.settings import NotificationSettings
 from bookflow_notification.tenant_settings import TenantNotificationSettings, check_change, receiving_numbers, with_kept_secrets
@@ -95,9 +96,12 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
         after_commit(session, recording.queued.wake)
 
 
-async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotifications, envelope: Envelope) -> None:
+async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotifications, envelope: Envelope, *,
+                            service: NotificationSettings) -> None:
     """Withdraw the waiting messages the withdrawal names, and remember it for requests that
-    arrive later. A message already handed to a provider is not recalled."""
+    arrive later. A message already handed to a provider is not recalled. A withdrawal for a
+    tenant that does not exist is dead-lettered (`unknown-tenant`)."""
+    await known_tenant(session, envelope, f"withdrawal of {withdrawal.regarding}", service)
     now = datetime.now(UTC)
     asked_at = envelope.occurred_at
     for message in await storage.withdraw(session, envelope.tenant_id, withdrawal.regarding, withdrawal.before_version, asked_at,
@@ -109,11 +113,31 @@ async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotificat
 
 # --- what the service keeps of tenants and customers -------------------------------------------
 
+TENANT_CHECK_INTERVAL = 0.25
+
+
+async def known_tenant(session: AsyncSession, envelope: Envelope, what: str, service: NotificationSettings) -> None:
+    """Return once the message's tenant is known; raise Undeliverable (`unknown-tenant`) once the
+    tenants consumers of every live process have read their topic past the instant the message
+    was taken in (plus the slack for clocks) and the tenant is still unknown. Meanwhile it waits:
+    the booking service publishes a tenant's `tenant.updated` before anything about it, but on
+    another topic, so the tenant may merely be late. Waiting holds this consumer, which is what
+    a message for a tenant not yet known must do (issue 9.4/9.8); only ghost tenants wait."""
+    taken_in_at = min(envelope.occurred_at, datetime.now(UTC))  # a clock ahead must not make it wait longer
+    slack = timedelta(seconds=service.unknown_tenant_slack_seconds)
+    while not await storage.known_tenants(session, {envelope.tenant_id}):
+        caught_up = await storage.tenants_caught_up_at(session, upkeep.progress_alive(service))
+        if domain.tenant_unknown_for_good(taken_in_at, caught_up, slack):
+            raise Undeliverable("unknown-tenant", f"{what} for tenant {envelope.tenant_id!r}, of which no tenant.updated came "
+                                                  "by the time the tenants topic was read to its end")
+        await asyncio.sleep(TENANT_CHECK_INTERVAL)
+
+
 
 async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Envelope, *, letters_root: str) -> None:
     """Keep the tenant's name, zone, language, letter folder and reply number; its messages that
     waited for them go out now."""
-    current = (await storage.tenant(session, envelope.tenant_id)).settings.model_dump(mode="json")
+    current = (await storage.tenant_for_change(session, envelope.tenant_id)).settings.model_dump(mode="json")
     settings = tenancy.settings_after_event(current, event, letters_root)
     await storage.save_tenant(session, envelope.tenant_id, name=event.name, time_zone=event.time_zone, language=event.language,
                               settings=settings, announced_at=datetime.now(UTC))
@@ -125,8 +149,10 @@ async def keep_tenant(session: AsyncSession, event: TenantUpdated, envelope: Env
         after_commit(session, recording.queued.wake)
 
 
-async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: Envelope) -> None:
-    """Keep the customer's marketing consent when the event says it."""
+async def keep_consent(session: AsyncSession, event: CustomerUpdated, envelope: Envelope, *, service: NotificationSettings) -> None:
+    """Keep the customer's marketing consent when the event says it; a customer of a tenant that
+    does not exist is dead-lettered (`unknown-tenant`)."""
+    await known_tenant(session, envelope, f"customer {event.customer.customer_id}", service)
     if event.marketing_consent is not None:
         await storage.set_consent(session, envelope.tenant_id, event.customer.customer_id, event.marketing_consent)
 
@@ -139,7 +165,7 @@ async def save_settings(session: AsyncSession, tenant_id: str, new: TenantNotifi
     """Set the tenant's notification settings: masked secrets keep the stored ones, a 46elks
     account needs its webhook secret, provider addresses are the providers' own, and a receiving
     number belongs to one tenant."""
-    stored = await storage.tenant(session, tenant_id)
+    stored = await storage.tenant_for_change(session, tenant_id)
     settings = with_kept_secrets(new, stored.settings)
     check_change(settings, test_addresses=service.test_addresses, sandbox_enabled=bool(service.sandbox_enabled))
     taken = await storage.set_receiving_numbers(session, tenant_id, receiving_numbers(settings))

@@ -52,6 +52,14 @@ async def fail(session: AsyncSession, message: Message, reason: str, at: datetim
     _log.warning("message %s to customer %s failed: %s", message.id, message.customer_id, privacy.redact(reason))
 
 
+def outcome_unknown(message: Message) -> str:
+    """Why a message handed to its channel without a recorded answer fails: the service stopped
+    meanwhile, so it may have gone out or not; it is not sent again so that the customer gets no
+    second message (providers take no idempotency key for SMS)."""
+    return (f"outcome unknown: the service stopped between handing the message to {message.provider or message.channel} "
+            "and recording the answer; not sent again so that the customer gets no second message")
+
+
 async def fall_back_or_fail(session: AsyncSession, message: Message, reason: str, at: datetime) -> str:
     """A channel finally failed: queue the request's next channel if it has one, else fail."""
     if message.channel_index + 1 < len(message.channels):

@@ -188,8 +188,9 @@ webhook_tokens = sa.Table(
 consumer_progress = sa.Table(
     "consumer_progress", metadata,
     sa.Column("process_id", sa.Text, primary_key=True),
-    sa.Column("caught_up_at", _tz),
+    sa.Column("caught_up_at", _tz),  # of its tenants consumer
     sa.Column("seen_at", _tz, nullable=False),
+    sa.Column("requests_caught_up_at", _tz),
 )
 
 
@@ -454,6 +455,18 @@ async def tenant(session: AsyncSession, tenant_id: str) -> TenantView:
     return _tenant_view(tenant_id, row)
 
 
+async def tenant_for_change(session: AsyncSession, tenant_id: str) -> TenantView:
+    """The tenant as stored, its row locked until the transaction ends: its settings have two
+    writers (the administrator's settings API and `tenant.updated`), each of which reads them,
+    changes its part and writes them all back, so each must read under the lock or the one that
+    commits last loses the other's change. A tenant never stored gets an empty, unannounced row
+    first, so that there is a row to lock (it goes with the transaction if that fails)."""
+    await session.execute(pg.insert(tenants).values(tenant_id=tenant_id, settings=sealing.seal({}))
+                          .on_conflict_do_nothing(index_elements=[tenants.c.tenant_id]))
+    row = (await session.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id).with_for_update())).first()
+    return _tenant_view(tenant_id, row)
+
+
 async def tenant_views(session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, TenantView | sealing.CannotUnseal]:
     """Each tenant as stored, or why its secrets cannot be opened."""
     ids = list(set(tenant_ids))
@@ -504,11 +517,24 @@ async def tenant_of_number(session: AsyncSession, number: str) -> str | None:
 # --- how far the tenants consumers of every process have read ------------------------------------
 
 
-async def note_progress(session: AsyncSession, process_id: str, caught_up_at: datetime | None) -> None:
-    """This process is alive, and its tenants consumer had read all it holds at `caught_up_at`."""
-    stmt = pg.insert(consumer_progress).values(process_id=process_id, caught_up_at=caught_up_at, seen_at=sa.func.now())
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=[consumer_progress.c.process_id], set_={"caught_up_at": caught_up_at, "seen_at": sa.func.now()}))
+async def note_progress(session: AsyncSession, process_id: str, caught_up_at: datetime | None,
+                        requests_caught_up_at: datetime | None = None) -> None:
+    """This process is alive, its tenants consumer had read all it holds at `caught_up_at`, and
+    its requests consumer at `requests_caught_up_at`."""
+    values = {"caught_up_at": caught_up_at, "requests_caught_up_at": requests_caught_up_at, "seen_at": sa.func.now()}
+    stmt = pg.insert(consumer_progress).values(process_id=process_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[consumer_progress.c.process_id], set_=values))
+
+
+async def others_requests_caught_up_at(session: AsyncSession, process_id: str, alive: timedelta) -> tuple[bool, datetime | None]:
+    """Whether the requests consumers of every other process seen within `alive` have caught up
+    once, and the earliest of their marks (None when there is no other process)."""
+    row = (await session.execute(
+        sa.select(sa.func.min(consumer_progress.c.requests_caught_up_at),
+                  sa.func.count().filter(consumer_progress.c.requests_caught_up_at.is_(None)))
+        .where(consumer_progress.c.seen_at >= sa.func.now() - alive, consumer_progress.c.process_id != process_id)
+    )).one()
+    return not row[1], row[0]
 
 
 async def tenants_caught_up_at(session: AsyncSession, alive: timedelta) -> datetime | None:

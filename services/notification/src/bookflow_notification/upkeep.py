@@ -37,10 +37,18 @@ LEASE_CHECK = timedelta(seconds=10)
 FORGET_CHECK = timedelta(hours=1)
 
 
+def progress_alive(settings: NotificationSettings) -> timedelta:
+    """How recently a process must have noted its progress to count as alive (it notes it once
+    per `dispatch_poll_seconds`)."""
+    return max(timedelta(seconds=10), 5 * timedelta(seconds=settings.dispatch_poll_seconds))
+
+
 class Upkeep:
-    def __init__(self, settings: NotificationSettings, tenants_caught_up: Callable[[], datetime | None]) -> None:
+    def __init__(self, settings: NotificationSettings, tenants_caught_up: Callable[[], datetime | None],
+                 requests_caught_up: Callable[[], datetime | None] = lambda: None) -> None:
         self.settings = settings
         self.tenants_caught_up = tenants_caught_up  # when this process's tenants consumer last had read all it holds
+        self.requests_caught_up = requests_caught_up  # the same for its requests consumer
         self.process_id = str(uuid.uuid4())
         self._every = timedelta(seconds=settings.dispatch_poll_seconds)
         self._last = self._last_leases = self._last_forget = datetime.min.replace(tzinfo=UTC)
@@ -51,7 +59,7 @@ class Upkeep:
         if real_now - self._last < self._every:
             return
         self._last = real_now
-        await storage.note_progress(session, self.process_id, self.tenants_caught_up())
+        await storage.note_progress(session, self.process_id, self.tenants_caught_up(), self.requests_caught_up())
         if now - self._last_leases >= LEASE_CHECK or now < self._last_leases:
             self._last_leases = now
             await self._give_up_expired_leases(session, now)
@@ -62,21 +70,36 @@ class Upkeep:
             await storage.forget_tokens(session, "mailgun", real_now - timedelta(hours=1))
             await storage.forget_processes(session, real_now - timedelta(hours=1))
 
+    async def requests_behind(self, session: AsyncSession) -> str | None:
+        """Why the requests consumers are behind (a withdrawal may be queued behind the requests
+        they have read), or None: this process's has read everything within
+        `requests_behind_seconds`, and every other live process's had, as they last noted."""
+        real_now = datetime.now(UTC)
+        allowed = timedelta(seconds=self.settings.requests_behind_seconds)
+        own = self.requests_caught_up()
+        if own is None:
+            return "this process's requests consumer has not read its partitions to the end yet"
+        if real_now - own > allowed:
+            return f"this process's requests consumer is {(real_now - own).total_seconds():.1f} s behind"
+        caught_up, earliest = await storage.others_requests_caught_up_at(session, self.process_id, progress_alive(self.settings))
+        if not caught_up:
+            return "another process's requests consumer has not read its partitions to the end yet"
+        if earliest is not None and real_now - earliest > allowed + self._every:  # they note it once per poll
+            return f"another process's requests consumer is {(real_now - earliest).total_seconds():.1f} s behind"
+        return None
+
     async def _give_up_expired_leases(self, session: AsyncSession, now: datetime) -> None:
         """Messages a stopped process left `sending`: see dispatcher.py on the crash window."""
         for message in await storage.expired_leases(session, now):
-            reason = (f"outcome unknown: the service stopped between handing the message to {message.provider or message.channel} "
-                      "and recording the answer; not sent again so that the customer gets no second message")
             with context.conversation(message.correlation_id, tenant_id=message.tenant_id):
-                await recording.fail(session, message, reason, now)
+                await recording.fail(session, message, recording.outcome_unknown(message), now)
 
     async def _waiting_for_tenants(self, session: AsyncSession, now: datetime) -> None:
         waiting = await storage.waiting(session)
         if not waiting:
             return
         known = await storage.known_tenants(session, {m.tenant_id for m in waiting})
-        alive = max(timedelta(seconds=10), 5 * self._every)
-        caught_up = await storage.tenants_caught_up_at(session, alive)
+        caught_up = await storage.tenants_caught_up_at(session, progress_alive(self.settings))
         slack = timedelta(seconds=self.settings.unknown_tenant_slack_seconds)
         released = set()
         for message in waiting:
