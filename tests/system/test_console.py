@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import async_playwright, expect
+from pydantic import TypeAdapter
 
 from bookflow_console import texts
 from bookflow_contracts import ReplyReceived
@@ -395,3 +396,89 @@ async def test_a_token_signed_with_another_key_is_refused_by_every_service(stack
             url = f"{stack.services[service].url}{path}"
             assert (await client.get(url, headers=forged)).status_code == 401, url
             assert (await client.get(url, headers=genuine)).status_code == 200, url
+
+
+# --- settings, usage and customers -----------------------------------------------------------
+
+
+async def test_an_administrator_changes_the_business_its_flow_timings_and_contact_details(stack, console, browser, shots):
+    office = await Office.open(stack, "Salong Klipp", flow="none", language="sv")
+    await office.person("ada@klipp.se", "Ada Admin", ["administrator"], "admin password 12")
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await log_in(page, console, office, "ada@klipp.se", "admin password 12", next_path="/settings")
+    business = page.locator("form", has=page.get_by_role("heading", name="Business, flow and timings"))
+    await business.get_by_label("Name", exact=True).fill("Salong Klipp & Färg")
+    await business.get_by_label("Flow of new bookings").select_option("confirmation")
+    await business.get_by_label("Reminder to confirm: how many").fill("36")
+    await business.get_by_label("Reminder to confirm: unit").select_option("hours")
+    await business.get_by_label("Phone").fill("08-123 45 67")
+    await business.get_by_label("Website").fill("klipp.se")
+    await business.get_by_label("Number customers reply to").fill("+46701112233")
+    await business.get_by_label("Time zone").fill("Mars/Olympus_Mons")  # not a zone: refused in words, what was typed kept
+    await business.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Time zone")
+    await expect(business.get_by_label("Phone")).to_have_value("08-123 45 67")
+    await business.get_by_label("Time zone").fill("Europe/Stockholm")
+    await business.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved. New bookings and messages follow these settings.")).to_be_visible()
+    await expect(page.locator("header .brand")).to_contain_text("Salong Klipp & Färg")
+    await shoot(page, shots, "settings")
+    tenant = await office.call("GET", "")
+    assert (tenant["name"], tenant["flow"], TypeAdapter(timedelta).validate_python(tenant["reminder_before"]), tenant["time_zone"]) == (
+        "Salong Klipp & Färg", "confirmation", timedelta(hours=36), "Europe/Stockholm")
+    assert (tenant["phone"], tenant["website"], tenant["reply_number"], tenant["email"]) == ("08-123 45 67", "klipp.se", "+46701112233", None)
+    await expect(business.get_by_label("Reminder to confirm: how many")).to_have_value("36")
+    await context.close()
+
+
+async def test_a_planner_reads_usage_per_day_and_message_and_finds_a_customer_whose_channel_and_consent_they_change(
+        stack, console, browser, shots):
+    office = await Office.open(stack, "Kliniken Norr", flow="confirmation", language="sv", channels=["sms", "email"])
+    await office.person("pia@norr.se", "Pia Planerare", ["planner"], "planner password 9")
+    booking = await office.call("POST", "/bookings", {
+        "customer": {"name": "Åsa Öberg", "phone": "+46701239876", "email": "asa@example.se", "customer_number": "K-1001", "language": "sv"},
+        "service": "tandkontroll", "starts_at": office.day(days=20).isoformat(), "estimate": "PT45M"}, 201)
+
+    async def delivered():
+        card = await office.call("GET", f"/customers/{booking['customer_id']}")
+        return [e for e in card["communication_log"] if e["message"] and e["message"]["status"] == "delivered"]
+
+    await wait_until(delivered, timeout=40, what="the booking notice delivered")
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await log_in(page, console, office, "pia@norr.se", "planner password 9", next_path="/usage")
+    per_message = page.locator("table.per-template tr", has_text="Booking notice (A1)")
+    await expect(per_message).to_contain_text("SMS")
+    assert [await c.inner_text() for c in await per_message.locator("td.num").all()] == ["1", "1", "0"]
+    await expect(page.locator(".legend")).to_contain_text("Sent: 1")
+    await shoot(page, shots, "usage")
+
+    await page.get_by_role("link", name="Customers").click()
+    for words in ("berg", "K-1001", "+46701239876", "ASA@example.se"):
+        await page.get_by_label("Name, phone, e-mail or customer number").fill(words)
+        await page.get_by_role("button", name="Search").click()
+        await expect(page.locator("table.customers tbody tr")).to_have_count(1)
+    await page.get_by_label("Name, phone, e-mail or customer number").fill("Ingen Sådan")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_text("No customer matches")).to_be_visible()
+    await page.get_by_label("Name, phone, e-mail or customer number").fill("Åsa")
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("link", name="Åsa Öberg").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Åsa Öberg")
+    await expect(page.locator("ul.bookings")).to_contain_text("tandkontroll")
+    await expect(page.locator("tr.message", has_text="Booking notice (A1)")).to_contain_text("Delivered")
+    await expect(page.get_by_text("The customer has not been asked yet.")).to_be_visible()
+    await page.get_by_label("Preferred channel").select_option("email")
+    await page.get_by_label("The customer wants them").check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_contain_text("Saved.")
+    await expect(page.get_by_label("Preferred channel")).to_have_value("email")
+    await shoot(page, shots, "customer")
+    card = await office.call("GET", f"/customers/{booking['customer_id']}")
+    assert (card["preferred_channel"], card["marketing_consent"], card["consent_source"], card["phone"]) == ("email", True, "staff", "+46701239876")
+    await page.evaluate("document.querySelector('input[name=email]').type = 'text'")  # past the browser's own check: the service's answer
+    await page.get_by_role("textbox", name="E-mail").fill("not an address")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert")).to_contain_text("E-mail")
+    await context.close()

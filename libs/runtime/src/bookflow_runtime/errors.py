@@ -7,15 +7,17 @@ from __future__ import annotations
 
 class BookflowError(Exception):
     """Base of errors a caller can act on. Subclasses set `status`, `code` and `title` (what went
-    wrong in a few words); `detail` says what exactly, and what to do."""
+    wrong in a few words); `detail` says what exactly, and what to do; keyword arguments become
+    extension members of the Problem."""
 
     status: int = 400
     code: str = "bad-request"
     title: str = "The request cannot be handled"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, **extensions: object) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extensions = extensions  # extension members of the Problem (RFC 9457 §3.2), such as a template's `line`
 
 
 class NotFound(BookflowError):

@@ -95,7 +95,7 @@ def problem(status: int, code: str, title: str, detail: str, *, headers: dict[st
 async def _bookflow_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BookflowError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-    return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **getattr(exc, "extensions", {}))
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:

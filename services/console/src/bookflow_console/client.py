@@ -33,10 +33,9 @@ def _problem(service: str, response: httpx.Response) -> ServiceProblem:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    code = body.get("code") or body.get("error") or {401: "unauthorized", 403: "forbidden", 404: "not-found"}.get(
-        response.status_code, "error")
+    code = body.get("code") or {401: "unauthorized", 403: "forbidden", 404: "not-found"}.get(response.status_code, "error")
     errors = body.get("errors") or []
-    if body.get("error") == "template-invalid":  # the notification service's template check: field, line and reason
+    if code == "template-invalid":  # the notification service's template check names the field, the line and the reason
         errors = [{"field": body.get("field", "body"), "message": body.get("reason") or body.get("detail", ""), "line": body.get("line")}]
     retry = response.headers.get("retry-after")
     return ServiceProblem(service, response.status_code, str(code), str(body.get("detail") or ""), list(errors),

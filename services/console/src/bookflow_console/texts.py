@@ -212,6 +212,13 @@ FIELDS = {
     "quiet_hours_start": N_("Quiet hours from"), "quiet_hours_end": N_("Quiet hours until"),
     "sms_price_per_segment": N_("Price per SMS segment"), "currency": N_("Currency"), "payer": N_("Payer"),
     "link_before": N_("Send the link"), "day": N_("Day"), "booking_ids": N_("Orders"),
+    "time_zone": N_("Time zone"), "language": N_("Language"), "flow": N_("Flow of new bookings"),
+    "reminder_before": N_("Reminder to confirm"), "release_after_reminder": N_("Release when not confirmed"),
+    "letter_response_time": N_("Wait for an answer to a letter"), "sms_response_time": N_("Wait for an answer to a booking SMS"),
+    "appointment_reminder_at": N_("Appointment reminder the day before at"), "channels": N_("Channels"),
+    "reply_number": N_("Number customers reply to"), "phone": N_("Phone"), "website": N_("Website"), "letter_folder": N_("Letter folder"),
+    "customer_number": N_("Customer number"), "preferred_channel": N_("Preferred channel"), "street": N_("Street"),
+    "postcode": N_("Postcode"), "city": N_("City"), "marketing_consent": N_("Book-again and recall messages"),
 }
 
 
@@ -233,7 +240,8 @@ def field_problems(language: str, problem: Any) -> list[str]:
     """Each field the service named, with what is wrong with it."""
     out = []
     for error in getattr(problem, "errors", None) or []:
-        name = str(error.get("field", "")).split(".")[-1]
+        parts = str(error.get("field", "")).split(".")
+        name = next((part for part in reversed(parts) if part in FIELDS), parts[-1])  # body.channels.0 is the channels
         label = gettext(language, FIELDS[name]) if name in FIELDS else name
         line = error.get("line")
         where = f"{label}, " + gettext(language, N_("line %(line)s")) % {"line": line} if line else label

@@ -176,6 +176,9 @@ async def save_settings(session: AsyncSession, tenant_id: str, new: TenantNotifi
 
 
 class TemplateInvalid(InvalidInput):
+    """A template that cannot be saved; the Problem names the `field` (subject or body), the
+    `line` and the `reason`."""
+
     code = "template-invalid"
     title = "The template cannot be used"
 
@@ -195,7 +198,8 @@ def _check(template_key: str, **sources: str) -> None:
         try:
             templating.check(template_key, source)
         except templating.TemplateRejected as exc:
-            raise TemplateInvalid(f"{field}: {exc}") from exc
+            raise TemplateInvalid(f"{field}: {exc}", field=field, line=exc.line, reason=exc.reason,
+                                  errors=[{"field": f"body.{field}", "message": str(exc)}]) from exc
 
 
 async def save_template(session: AsyncSession, tenant_id: str, template_key: str, channel: str, language: str,

@@ -1,10 +1,10 @@
 """What staff and the sandbox read, as typed models, each from one read query: the communication
-log, the tenant's settings (secrets masked), templates, usage, the sandbox's messages and
-answers. Also the bodies staff send (templates, previews)."""
+log, the tenant's settings (secrets masked), templates, usage (per month and per day), where a
+letter's PDF is, the sandbox's messages and answers. Also the bodies staff send (templates, previews)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,9 +59,9 @@ _LOG_COLUMNS = [c for c in LoggedMessage.model_fields if c != "history"]
 
 
 async def communication_log(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID | None,
-                            customer_id: uuid.UUID | None) -> list[LoggedMessage]:
-    """Every message of the tenant about a booking or to a customer, oldest first, each with its
-    status history."""
+                            customer_id: uuid.UUID | None, channel: str | None = None) -> list[LoggedMessage]:
+    """Every message of the tenant about a booking or to a customer (or in one channel), oldest
+    first, each with its status history."""
     history = (
         sa.select(sa.func.coalesce(
             sa.func.jsonb_agg(pg.aggregate_order_by(
@@ -76,6 +76,8 @@ async def communication_log(session: AsyncSession, tenant_id: str, booking_id: u
         query = query.where(messages.c.booking_id == booking_id)
     if customer_id:
         query = query.where(messages.c.customer_id == customer_id)
+    if channel:
+        query = query.where(messages.c.channel == channel)
     return [LoggedMessage.model_validate(dict(row._mapping)) for row in await session.execute(query)]
 
 
@@ -189,6 +191,52 @@ async def usage(session: AsyncSession, tenant_id: str, month: str | None) -> lis
     if month:
         query = query.having(month_col == month)
     return [Usage.model_validate(dict(row._mapping)) for row in await session.execute(query)]
+
+
+class DailyUsage(BaseModel):
+    """Messages of one template and channel that were sent, delivered or failed on one day (in the
+    tenant's zone): each message counts on the day of each of those moments."""
+
+    day: date
+    template_key: str
+    channel: str | None
+    sent: int
+    delivered: int
+    failed: int
+
+
+_MOMENTS = {"sent": messages.c.sent_at, "delivered": messages.c.delivered_at, "failed": messages.c.failed_at}
+
+
+async def daily_usage(session: AsyncSession, tenant_id: str, first: date, last: date) -> list[DailyUsage]:
+    """Messages sent, delivered and failed per day, template and channel, from `first` to `last`
+    (days in the tenant's zone), oldest first; days without any are left out."""
+    zone = sa.func.coalesce(sa.select(tenants.c.time_zone).where(tenants.c.tenant_id == tenant_id).scalar_subquery(), "UTC")
+    moments = sa.union_all(*(
+        sa.select(messages.c.template_key, messages.c.channel, sa.cast(sa.func.timezone(zone, at), sa.Date).label("day"),
+                  sa.literal(kind).label("kind"))
+        .where(messages.c.tenant_id == tenant_id, at.is_not(None),
+               sa.cast(sa.func.timezone(zone, at), sa.Date).between(first, last))
+        for kind, at in _MOMENTS.items()
+    )).subquery()
+    query = (
+        sa.select(moments.c.day, moments.c.template_key, moments.c.channel,
+                  *(sa.func.count().filter(moments.c.kind == kind).label(kind) for kind in _MOMENTS))
+        .group_by(moments.c.day, moments.c.template_key, moments.c.channel)
+        .order_by(moments.c.day, moments.c.template_key, moments.c.channel)
+    )
+    return [DailyUsage.model_validate(dict(row._mapping)) for row in await session.execute(query)]
+
+
+# --- letters ---------------------------------------------------------------------------------
+
+
+async def letter_of_tenant(session: AsyncSession, tenant_id: str, message_id: uuid.UUID) -> str | None:
+    """Where the tenant's letter's PDF was written; None for another tenant's message or one
+    that is not a written letter."""
+    query = sa.select(messages.c.letter_path).where(
+        messages.c.id == message_id, messages.c.tenant_id == tenant_id, messages.c.channel == "letter")
+    return (await session.execute(query)).scalar()
 
 
 # --- the sandbox -------------------------------------------------------------------------------

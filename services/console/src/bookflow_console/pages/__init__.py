@@ -1,5 +1,5 @@
 """The console's pages, one module per area of work."""
-from bookflow_console.pages import account, bookings, checkin, orders, settings, staff, templates, usage
+from bookflow_console.pages import account, bookings, checkin, customers, orders, settings, staff, templates, usage
 
-routers = [account.router, bookings.router, orders.router, checkin.router, templates.router, usage.router, settings.router,
-           staff.router]
+routers = [account.router, bookings.router, customers.router, orders.router, checkin.router, templates.router, usage.router,
+           settings.router, staff.router]
