@@ -11,10 +11,10 @@ surrogate cannot be encoded), every number and date a range.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _LINE_BREAKS = re.compile(r"[\r\n\t]")
@@ -81,3 +81,24 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254),
                   AfterValidator(_one_line), Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 """An e-mail address (its shape; delivery tells the rest)."""
+
+
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+def _clock_time(value: object) -> object:
+    if isinstance(value, time) or (isinstance(value, str) and re.match(_CLOCK, value)):
+        return value
+    raise ValueError("give a local time as HH:MM, such as 18:00")
+
+
+def _hh_mm(value: time | str) -> str:
+    return value if isinstance(value, str) else value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+ClockTime = Annotated[
+    time, BeforeValidator(_clock_time), PlainSerializer(_hh_mm, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": _CLOCK, "examples": ["18:00"], "description": "A local time, HH:MM."}),
+]
+"""A wall-clock time in a tenant's zone, written HH:MM (not a JSON Schema `time`, which needs an
+offset: a local time has none)."""

@@ -4,42 +4,24 @@ tenant (the operator token); the tenant's administrators change its settings aft
 change is published as `tenant.updated`, so the other services keep the settings they need."""
 from __future__ import annotations
 
-import re
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bookflow_booking import domain, handlers, views
 from bookflow_booking.dependencies import KnownStaff, TenantId
 from bookflow_contracts import Channel
 from bookflow_runtime.auth import issue_staff_token, operator, staff_with
 from bookflow_runtime.http import Session
-from bookflow_runtime.inputs import Duration, Email, Line, Phone
+from bookflow_runtime.inputs import ClockTime, Duration, Email, Line, Phone
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["tenants"])
 Administrator = staff_with("administrator")
 _DEFAULT = domain.Tenant("default")
-_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
-
-def _clock_time(value: object) -> object:
-    if isinstance(value, time) or (isinstance(value, str) and re.match(_CLOCK, value)):
-        return value
-    raise ValueError("give a local time as HH:MM, such as 18:00")
-
-
-def _hh_mm(value: time | str) -> str:
-    return value if isinstance(value, str) else value.strftime("%H:%M:%S" if value.second else "%H:%M")
-
-
-ClockTime = Annotated[
-    time, BeforeValidator(_clock_time), PlainSerializer(_hh_mm, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": _CLOCK, "examples": ["18:00"], "description": "A local time, HH:MM."}),
-]
-"""A wall-clock time in the tenant's zone, written HH:MM (not a JSON Schema `time`, which needs an offset)."""
 Timing = Duration(timedelta(days=365))
 LetterFolder = Annotated[Line(200), Field(
     pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$",

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bookflow_notification import sealing
 from bookflow_runtime.errors import Conflict, InvalidInput
-from bookflow_runtime.inputs import Line
+from bookflow_runtime.inputs import ClockTime, Line
 
 SmsProvider = Literal["46elks", "twilio", "sandbox"]
 MASK = "***"
@@ -113,8 +113,8 @@ class InboundEmailAccount(_Settings):
 class TenantNotificationSettings(_Settings):
     """Everything the notification service needs to know of a tenant beyond name, zone and language."""
 
-    quiet_hours_start: time = Field(time(21, 0), description="Local time from which SMS is held.")
-    quiet_hours_end: time = Field(time(8, 0), description="Local time at which held SMS go out.")
+    quiet_hours_start: ClockTime = Field(time(21, 0), description="Local time from which SMS is held.")
+    quiet_hours_end: ClockTime = Field(time(8, 0), description="Local time at which held SMS go out.")
     sms_providers: list[SmsProviderAccount] = Field(
         default_factory=list, max_length=5,
         description="SMS providers in order of use; the next is used when one fails. Empty: no SMS can be sent "
