@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bookflow_contracts import BookingCommandApplied, BookingCommandRefused, SaleLine, TillSaleRecorded, topics
-from bookflow_devstack.testing import wait_until
+from bookflow_devstack.testing import staff_headers, wait_until
 from bookflow_recall import MIGRATIONS
 from bookflow_recall.domain.calendar import add
 from bookflow_recall.settings import RecallSettings
@@ -330,6 +330,25 @@ async def test_a_message_waiting_for_approval_is_sent_when_staff_approve_it_and_
     await published.wait(topics.NOTIFICATION_REQUESTS, requests_for(approved["id"]), what="the approved SMS")
     assert await published.all(topics.NOTIFICATION_REQUESTS, requests_for(rejected["id"])) == []
     assert await clinic.call("GET", "/recall-list") == []
+
+
+async def test_settings_and_templates_are_the_administrators_and_the_recall_list_the_desks(clinic):
+    tpl = await template(clinic, step(0, {"kind": "recall-list", "marker": "Ring op"}))
+    customer = await patient(clinic)
+    planner, desk, mechanic = (staff_headers(clinic.id, role) for role in ("planner", "receptionist", "technician"))
+    for headers in (planner, desk):
+        assert (await clinic.client.put(f"/tenants/{clinic.id}/recall-settings", json={"enabled": False}, headers=headers)).status_code == 403
+        assert (await clinic.client.post(f"/tenants/{clinic.id}/recall-templates", json={}, headers=headers)).status_code == 403
+        assert (await clinic.client.delete(f"/tenants/{clinic.id}/recall-templates/{tpl['id']}", headers=headers)).status_code == 403
+    activated = await clinic.client.post(f"/tenants/{clinic.id}/customers/{customer.customer_id}/recalls", headers=desk,
+                                         json={"template_id": tpl["id"], "recall_date": today(clinic).isoformat()})
+    assert activated.status_code == 201, activated.text
+    assert (await clinic.client.post(f"/tenants/{clinic.id}/recall/evaluate", headers=planner)).json()["actions"] == {"recall-list": 1}
+    [entry] = [e for e in (await clinic.client.get(f"/tenants/{clinic.id}/recall-list", headers=desk)).json()
+               if e["action"]["customer_id"] == str(customer.customer_id)]
+    assert (await clinic.client.get(f"/tenants/{clinic.id}/recall-list", headers=mechanic)).status_code == 403
+    resolved = await clinic.client.post(f"/tenants/{clinic.id}/recall-list/{entry['action']['id']}/resolve", headers=planner)
+    assert resolved.status_code == 200
 
 
 async def test_the_recall_list_shows_customers_with_their_marker_until_resolved(clinic):

@@ -6,10 +6,11 @@ that sends many bad links is told to wait (429)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,8 +173,10 @@ async def checkin_page(token: str, request: Request, session: Session, deps: Dep
     return _render(request, view, token, done=done if done in DONE else None, limits=deps.limits)
 
 
-def _back(request: Request, token: str, done: str) -> RedirectResponse:
-    return RedirectResponse(f"{request.url_for('checkin_page', token=token)}?done={done}#{done}", status_code=303)
+def _back(request: Request, token: str, done: str) -> HTMLResponse:
+    """To the page, at what changed; an HTML body with the link too, as documented (POSTED)."""
+    url = f"{request.url_for('checkin_page', token=token)}?done={done}#{done}"
+    return HTMLResponse(f'<a href="{escape(url)}">{escape(url)}</a>', status_code=303, headers={**HTML, "Location": url})
 
 
 class ContactForm(BaseModel):
