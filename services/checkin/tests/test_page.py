@@ -13,6 +13,7 @@ from babel.messages.pofile import read_po
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from bookflow_checkin import i18n
+from bookflow_checkin.app import create_app
 from bookflow_checkin.handlers import CHECKIN
 from bookflow_contracts import LANGUAGES
 from bookflow_runtime import development
@@ -200,6 +201,21 @@ async def test_a_client_that_keeps_sending_bad_links_is_told_to_wait(workshop):
         assert "Too many attempts." in waiting.text
     async with customer_at(workshop, "192.0.2.13") as neighbour:
         assert (await neighbour.get(good)).status_code == 200
+
+
+async def test_the_count_of_bad_links_holds_across_replicas_and_restarts(workshop, settings):
+    garage = await workshop.garage()
+    good = await workshop.checkin_link(garage, await workshop.book(garage))
+    replica = create_app(settings)  # another process (or this one restarted): nothing of the count in its memory
+    try:
+        async with customer_at(workshop, "192.0.2.14") as here, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=replica, client=("192.0.2.14", 50000)), base_url="http://checkin.test") as there:
+            assert [(await here.get(f"/checkin/guess-{n}")).status_code for n in range(3)] == [403] * 3
+            assert [(await there.get(f"/checkin/guess-{n}")).status_code for n in range(2)] == [403] * 2
+            assert (await there.get(good)).status_code == 429
+            assert (await here.get(good)).status_code == 429
+    finally:
+        await replica.state.runtime.engine.dispose()
 
 
 def test_the_development_link_secret_is_long_enough():

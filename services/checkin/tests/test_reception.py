@@ -156,6 +156,9 @@ async def test_a_comment_shared_with_mechanics_goes_to_booking_and_mechanics_can
 
     share_url = garage.url(f"/appointments/{booking.booking_id}/comments/{kept['comment_id']}/visible-to-mechanics")
     assert (await workshop.client.put(share_url, json={"visible": True}, headers=mechanic)).status_code == 403
+    assert (await workshop.client.get(garage.url("/appointments"), headers=mechanic)).status_code == 403  # reception's list
+    planner = staff_headers(garage.id, "planner", subject="joke")
+    assert (await workshop.client.get(garage.url("/appointments"), headers=planner)).status_code == 200
     shared = await workshop.client.put(share_url, json={"visible": True}, headers=garage.desk)
     assert shared.status_code == 200 and shared.json()["visible_to_mechanics"] is True
     [event] = await workshop.published(garage, "checkin.events", "checkin.comment-shared", booking_id=booking.booking_id)

@@ -19,9 +19,9 @@ def created(customer_id: uuid.UUID, days: int) -> BookingCreated:
     )
 
 
-async def test_each_booking_enters_the_customers_history_once_and_bad_messages_are_dead_lettered(service, kafka):
+async def test_each_booking_enters_the_customers_history_once_and_bad_messages_are_dead_lettered(service, kafka, open_salon):
     _, client = service
-    tenant, customer = new_tenant(), uuid.uuid4()
+    tenant, customer = (await open_salon()).id, uuid.uuid4()
     first, second = created(customer, 0), created(customer, 180)
     await kafka.publish_envelope(envelope(first, tenant))
     await kafka.publish(topics.BOOKING_CREATED, b'{"event_id": "not-a-uuid"}', key=tenant.encode())
@@ -40,6 +40,22 @@ async def test_each_booking_enters_the_customers_history_once_and_bad_messages_a
     assert header(dead, "dead-letter-reason").startswith("undecodable")
     assert (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings")).status_code == 401
     assert (await client.get(f"/tenants/{tenant}/customers/{customer}/bookings", headers=staff_headers("other"))).status_code == 404
+
+
+async def test_a_message_for_a_tenant_never_announced_is_dead_lettered_as_unknown_tenant(service, kafka, open_salon):
+    _, client = service
+    known, ghost = await open_salon(), new_tenant()
+    customer = uuid.uuid4()
+    lost = envelope(created(customer, 0), ghost)
+    await kafka.publish_envelope(lost)
+    fine = created(customer, 1)
+    await kafka.publish_envelope(envelope(fine, known.id))
+    async with kafka.reader(topics.DEAD_LETTER) as reader:
+        [dead] = await reader.wait_for(lambda r: r.key == lost.key.encode(), timeout=30, what="the ghost tenant's booking dead-lettered")
+    assert header(dead, "dead-letter-consumer") == "recall.bookings"
+    assert header(dead, "dead-letter-reason").startswith("unknown-tenant")
+    await wait_until(lambda: known.knows(fine.booking_id, customer), what="the known tenant's booking in its history")
+    assert (await client.get(f"/tenants/{ghost}/customers/{customer}/bookings", headers=staff_headers(ghost))).json() == []
 
 
 async def test_the_newest_state_wins_whatever_order_the_events_arrive_in(open_salon):

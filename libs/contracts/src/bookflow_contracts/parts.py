@@ -16,8 +16,9 @@ Language = Literal["sv", "nb", "da", "nl", "en"]
 LANGUAGES: tuple[str, ...] = Language.__args__
 """The languages every customer text exists in."""
 
-BookingSource = Literal["staff", "my-pages-rebook", "online-booking", "book-again", "recall-auto-book"]
-"""Where a booking came from (D5: "via book-again reminder"; E4: recall auto-book)."""
+BookingSource = Literal["staff", "my-pages-rebook", "online-booking", "book-again", "recall-auto-book", "recall"]
+"""Where a booking came from (D5: "via book-again reminder"; E4: recall auto-book, or the link in
+a recall message to online booking: "recall")."""
 
 BookingState = Literal[
     "unconfirmed",  # flow A: the notice went out, the customer has not confirmed

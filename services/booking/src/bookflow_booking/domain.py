@@ -339,7 +339,7 @@ class Booking:
 
 
 VIA = {"my-pages-rebook": "via My pages rebooking", "online-booking": "via online booking",
-       "book-again": "via book-again reminder", "recall-auto-book": "via recall auto-book"}
+       "book-again": "via book-again reminder", "recall-auto-book": "via recall auto-book", "recall": "via recall"}
 """How staff see where a booking came from (D5: "via book-again reminder")."""
 
 

@@ -108,7 +108,7 @@ class Deps:
         data = read_link(self.link_secret, ONLINE_BOOKING, token, self.online_booking_days * 86400)
         try:
             source = str(data.get("src") or "online-booking")
-            if source not in ("book-again", "online-booking"):
+            if source not in ("book-again", "recall", "online-booking"):
                 raise ValueError(source)
             service, reference = str(data["s"]), data.get("r")
             if not 0 < len(service) <= 100 or (reference is not None and len(str(reference)) > 200):

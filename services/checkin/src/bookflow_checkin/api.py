@@ -49,7 +49,7 @@ async def save_settings(tenant_id: str, body: CheckinSettingsIn, staff: Administ
 
 
 @router.get("/appointments", summary="The receptionist's list of a day: pinned appointments first (C4, C7)")
-async def day_list(tenant_id: str, staff: StaffOfTenant, session: Session, deps: Deps,
+async def day_list(tenant_id: str, staff: Reception, session: Session, deps: Deps,
                    day: Annotated[Day | None, Query(description="The day, in the tenant's time zone; without it, "
                                                     "every appointment from today on.")] = None) -> list[views.AppointmentLine]:
     return await views.day_list(session, staff.tenant_id, day, today=deps.clock())

@@ -13,6 +13,7 @@ from bookflow_contracts import (
 )
 from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_runtime.tenants import TenantGate
 
 PUBLISHES = (SetTimer, CancelTimer, SendNotification, WithdrawNotifications, ChangeCustomerContact, AddWorkLine,
              CheckinAnswered, CheckinItemHandled, CommentSharedWithMechanics)
@@ -31,10 +32,12 @@ def create_app(settings: CheckinSettings, *, store: attachments.AttachmentStore 
     deps = handlers.Deps(
         link_secret=settings.link_secret or "", public_url=settings.base_url(), store=store, clock=clock,
         limits=uploads.Limits(settings.max_file_bytes, settings.max_files_per_comment, frozenset(settings.accepted_types)),
-        limiter=domain.AttemptLimiter(settings.bad_link_attempts, settings.bad_link_window, clock=clock),
+        limiter=domain.AttemptLimit(settings.bad_link_attempts, settings.bad_link_window),
         link_max_age=settings.link_max_age,
     )
-    for consumer in consumers.consumers(deps):
+    gate = TenantGate(lambda: runtime.consumer_progress(consumers.TENANTS), consumers.known_tenant, service=settings.service_name,
+                      wait_seconds=settings.unknown_tenant_wait_seconds)
+    for consumer in consumers.consumers(deps, gate):
         runtime.consume(consumer)
 
     async def sweep() -> float:

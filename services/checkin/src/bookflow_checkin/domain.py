@@ -8,9 +8,8 @@ quoted where a rule comes from them.
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -377,33 +376,19 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 # --- bad link attempts -------------------------------------------------------------------------
 
 
-@dataclass
-class AttemptLimiter:
-    """Counts invalid check-in links per client in a sliding window; over the limit the client
-    waits. Per process: a guesser spread over replicas gets `replicas × limit`, still nothing
-    against links signed with 256-bit HMAC keys, and no shared state to fail."""
+@dataclass(frozen=True)
+class AttemptLimit:
+    """How many invalid check-in links one client may send in a sliding window; over the limit
+    the client waits. The attempts are counted in the database (storage.bad_links_since), so the
+    limit holds across replicas and restarts."""
 
     limit: int
     window: timedelta
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _seen: dict[str, deque[datetime]] = field(default_factory=dict)
 
-    def blocked_for(self, client: str) -> int:
-        """Seconds the client must wait, 0 when it may try."""
-        attempts = self._fresh(client)
-        if len(attempts) < self.limit:
+    def wait_seconds(self, attempts: list[datetime], now: datetime) -> int:
+        """Seconds the client must wait, 0 when it may try; `attempts` oldest first."""
+        fresh = [at for at in attempts if at > now - self.window]
+        if len(fresh) < self.limit:
             return 0
-        return max(1, int((attempts[0] + self.window - self.clock()).total_seconds()) + 1)
-
-    def failed(self, client: str) -> None:
-        self._fresh(client).append(self.clock())
-        if len(self._seen) > 100_000:  # bounded memory under a spray of addresses
-            for key in [k for k, v in self._seen.items() if not v][:50_000]:
-                del self._seen[key]
-
-    def _fresh(self, client: str) -> deque[datetime]:
-        attempts = self._seen.setdefault(client, deque())
-        horizon = self.clock() - self.window
-        while attempts and attempts[0] <= horizon:
-            attempts.popleft()
-        return attempts
+        # The client may try again once enough attempts have left the window to be under the limit.
+        return max(1, int((fresh[-self.limit] + self.window - now).total_seconds()) + 1)

@@ -40,7 +40,7 @@ class Deps:
     public_url: str
     store: AttachmentStore
     limits: uploads.Limits
-    limiter: domain.AttemptLimiter
+    limiter: domain.AttemptLimit
     link_max_age: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -208,16 +208,18 @@ class CheckinClosed(Conflict):
     title = "Check-in is closed"
 
 
-def open_link(deps: Deps, token: str, client: str) -> LinkRef:
-    """The booking a check-in link opens. A client that sent too many bad links waits (429)."""
-    wait = deps.limiter.blocked_for(client)
+async def open_link(session: AsyncSession, deps: Deps, token: str, client: str) -> LinkRef:
+    """The booking a check-in link opens. A client that sent too many bad links waits (429);
+    a bad link is counted in the request's transaction (the refusal page commits it)."""
+    now = deps.clock()
+    wait = deps.limiter.wait_seconds(await storage.bad_links_since(session, client, now - deps.limiter.window), now)
     if wait:
         raise TooManyRequests("too many invalid check-in links from this address; try again later", retry_after=wait)
     try:
         data = read_link(deps.link_secret, CHECKIN, token, int(deps.link_max_age.total_seconds()))
         return LinkRef(str(data["t"]), uuid.UUID(str(data["b"])))
     except (LinkInvalid, KeyError, ValueError, TypeError) as exc:
-        deps.limiter.failed(client)
+        await storage.add_bad_link(session, client, now, now - deps.limiter.window)
         if isinstance(exc, LinkInvalid):
             raise
         raise LinkInvalid("the link is not valid") from exc

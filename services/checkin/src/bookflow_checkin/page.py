@@ -6,10 +6,11 @@ that sends many bad links is told to wait (429)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +45,26 @@ def _refused(request: Request, exc: BookflowError) -> Response:
         return HTMLResponse(i18n.render(language, "invalid.html", reason="wait"), status_code=429, headers=headers)
     reason = "expired" if "expired" in exc.detail else "invalid"
     return HTMLResponse(i18n.render(language, "invalid.html", reason=reason), status_code=403, headers=headers)
+
+
+def _page(description: str, **more) -> dict:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}, **more}
+
+
+REFUSED = {
+    403: _page("The link is invalid, expired or for something else: a page that says so."),
+    429: _page("This address sent too many invalid links: a page that says to wait.",
+               headers={"Retry-After": {"description": "Seconds until the next attempt may succeed.", "schema": {"type": "integer"}}}),
+}
+"""What every check-in page route may answer besides the page itself (so the document is true)."""
+POSTED = {
+    303: {"description": "Done: to the page, at what changed.", "headers": {"Location": {"schema": {"type": "string"}}}},
+    **REFUSED,
+    404: _page("Something the form names is not there: the page again, saying so."),
+    409: _page("Check-in is closed (the appointment has begun or was cancelled): the page again, saying so."),
+    413: _page("The form is larger than it can be: the page again, saying so."),
+    422: _page("Something in the form cannot be used: the page again, saying what, with the customer's text kept."),
+}
 
 
 # --- what the page shows --------------------------------------------------------------------
@@ -142,18 +163,20 @@ def _render(request: Request, view: PageView, token: str, *, status: int = 200, 
 DONE = ("contact", "comment", "answer")
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="The check-in page")
+@router.get("/{token}", response_class=HTMLResponse, summary="The check-in page", responses=REFUSED)
 async def checkin_page(token: str, request: Request, session: Session, deps: Deps, done: str | None = None) -> Response:
     try:
-        ref = handlers.open_link(deps, token, _client(request))
+        ref = await handlers.open_link(session, deps, token, _client(request))
         view = await page_view(session, deps, ref)
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
     return _render(request, view, token, done=done if done in DONE else None, limits=deps.limits)
 
 
-def _back(request: Request, token: str, done: str) -> RedirectResponse:
-    return RedirectResponse(f"{request.url_for('checkin_page', token=token)}?done={done}#{done}", status_code=303)
+def _back(request: Request, token: str, done: str) -> HTMLResponse:
+    """To the page, at what changed; an HTML body with the link too, as documented (POSTED)."""
+    url = f"{request.url_for('checkin_page', token=token)}?done={done}#{done}"
+    return HTMLResponse(f'<a href="{escape(url)}">{escape(url)}</a>', status_code=303, headers={**HTML, "Location": url})
 
 
 class ContactForm(BaseModel):
@@ -174,10 +197,11 @@ async def _small_form(request: Request) -> dict[str, str] | None:
     return {k: v[:2000] for k, v in form.multi_items() if isinstance(v, str)}
 
 
-@router.post("/{token}/contact", summary="The welcome step: preferred channel, phone and e-mail (C3)")
+@router.post("/{token}/contact", summary="The welcome step: preferred channel, phone and e-mail (C3)",
+             response_class=HTMLResponse, status_code=303, responses=POSTED)
 async def change_contact(token: str, request: Request, session: Session, deps: Deps) -> Response:
     try:
-        ref = handlers.open_link(deps, token, _client(request))
+        ref = await handlers.open_link(session, deps, token, _client(request))
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
     fields = await _small_form(request)
@@ -201,10 +225,11 @@ async def change_contact(token: str, request: Request, session: Session, deps: D
     return _back(request, token, "contact")
 
 
-@router.post("/{token}/comments", summary="A comment with photos or videos (C2)")
+@router.post("/{token}/comments", summary="A comment with photos or videos (C2)",
+             response_class=HTMLResponse, status_code=303, responses=POSTED)
 async def add_comment(token: str, request: Request, session: Session, deps: Deps) -> Response:
     try:
-        ref = handlers.open_link(deps, token, _client(request))
+        ref = await handlers.open_link(session, deps, token, _client(request))
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
     declared = request.headers.get("content-length", "")
@@ -225,10 +250,11 @@ async def add_comment(token: str, request: Request, session: Session, deps: Deps
     return _back(request, token, "comment")
 
 
-@router.post("/{token}/answer", summary="Send the check-in: the optional services chosen (C2, C7)")
+@router.post("/{token}/answer", summary="Send the check-in: the optional services chosen (C2, C7)",
+             response_class=HTMLResponse, status_code=303, responses=POSTED)
 async def send_answer(token: str, request: Request, session: Session, deps: Deps) -> Response:
     try:
-        ref = handlers.open_link(deps, token, _client(request))
+        ref = await handlers.open_link(session, deps, token, _client(request))
     except (LinkInvalid, TooManyRequests) as exc:
         return _refused(request, exc)
     form = await _small_form(request)

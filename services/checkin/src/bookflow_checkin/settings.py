@@ -45,3 +45,7 @@ class CheckinSettings(ServiceSettings):
     accepted_types: tuple[str, ...] = Field(ACCEPTED_TYPES, description="MIME types accepted, as told by the file's bytes.")
     orphan_sweep: timedelta = Field(timedelta(hours=1), description="How often stored objects no comment refers to are removed "
                                     "(left by a crash between storing a file and committing its comment), and how old they must be.")
+    unknown_tenant_wait_seconds: float = Field(
+        20.0, gt=0, le=600,
+        description="A message for a tenant check-in has not heard of waits at most this long for the tenants consumer to "
+        "read past it; then (or as soon as it has, and the tenant is still unknown) it is dead-lettered as `unknown-tenant`.")

@@ -30,6 +30,15 @@ tenants = sa.Table(
     sa.Column("catalog_at", sa.DateTime(timezone=True)),
 )
 
+bad_link_attempts = sa.Table(
+    "bad_link_attempts", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("client", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("bad_link_attempts_client", "client", "at"),
+    sa.Index("bad_link_attempts_at", "at"),
+)
+
 checkin_settings = sa.Table(
     "checkin_settings", metadata,
     sa.Column("tenant_id", sa.Text, primary_key=True),
@@ -466,3 +475,19 @@ async def settle_work_line(session: AsyncSession, tenant_id: str, request_id: uu
         sa.update(items).where(items.c.work_line_id == request_id, items.c.tenant_id == tenant_id)
         .values(work_line_status=status, work_line_reason=reason).returning(items))).first()
     return _item(row) if row else None
+
+
+# --- bad links (counted here, so that every replica and restart sees the same count) ---------
+
+
+async def bad_links_since(session: AsyncSession, client: str, since: datetime) -> list[datetime]:
+    """The client's refused links after `since`, oldest first."""
+    rows = await session.execute(sa.select(bad_link_attempts.c.at).where(bad_link_attempts.c.client == client,
+                                                                         bad_link_attempts.c.at > since).order_by(bad_link_attempts.c.at))
+    return list(rows.scalars())
+
+
+async def add_bad_link(session: AsyncSession, client: str, at: datetime, forget_before: datetime) -> None:
+    """Count one refused link; attempts older than the window are forgotten on the way."""
+    await session.execute(sa.delete(bad_link_attempts).where(bad_link_attempts.c.at <= forget_before))
+    await session.execute(sa.insert(bad_link_attempts).values(client=client[:200], at=at))

@@ -13,8 +13,10 @@ from bookflow_recall.handlers import Deps
 from bookflow_recall.handlers.book_again import BookAgainSender
 from bookflow_recall.handlers.evaluation import RecallEvaluation
 from bookflow_recall.settings import RecallSettings
+from bookflow_recall.storage import projection
 from bookflow_runtime.loop import run_rounds
 from bookflow_runtime.runtime import ServiceRuntime
+from bookflow_runtime.tenants import TenantGate
 
 PUBLISHES = (SetTimer, CancelTimer, SendNotification, WithdrawNotifications, AutoBook, TillSaleRecorded)
 
@@ -27,7 +29,9 @@ def create_app(settings: RecallSettings, clock: Callable[[], datetime] | None = 
         publishes=PUBLISHES,
     )
     deps = Deps(settings, clock) if clock else Deps(settings)
-    for consumer in consumers.consumers(deps):
+    gate = TenantGate(lambda: runtime.consumer_progress(consumers.TENANTS), _known_tenant, service=settings.service_name,
+                      wait_seconds=settings.unknown_tenant_wait_seconds)
+    for consumer in consumers.consumers(deps, gate):
         runtime.consume(consumer)
     sender = BookAgainSender(runtime.db, runtime, deps)
 
@@ -40,3 +44,7 @@ def create_app(settings: RecallSettings, clock: Callable[[], datetime] | None = 
     app = runtime.http_app([api.router, book_again_api.router, recall_api.router])
     app.state.deps = deps
     return app
+
+
+async def _known_tenant(session, tenant_id: str) -> bool:
+    return await projection.tenant(session, tenant_id) is not None

@@ -18,12 +18,16 @@ from bookflow_recall.domain.recall import Criterion, Fallback, SendChannel
 from bookflow_recall.handlers import recall
 from bookflow_recall.storage import recall as storage
 from bookflow_recall.views import ActionView, EvaluationSummary, MissingRecall, RecallCard, RecallListEntry
-from bookflow_runtime.auth import StaffOfTenant
+from bookflow_runtime.auth import StaffOfTenant, staff_with
 from bookflow_runtime.errors import NotFound
 from bookflow_runtime.http import Session
 from bookflow_runtime.inputs import Day, Duration, Instant, Line
 
 router = APIRouter(prefix="/tenants/{tenant_id}", tags=["recall"])
+Administrator = staff_with("administrator")
+"""Recall settings and templates are the administrators'."""
+RecallDesk = staff_with("planner", "receptionist")
+"""The recall list, customers' recalls, markers and approvals: planners and receptionists (and administrators)."""
 
 
 class SettingsIn(BaseModel):
@@ -59,7 +63,7 @@ async def get_settings(tenant_id: TenantId, staff: StaffOfTenant, session: Sessi
 
 
 @router.put("/recall-settings", summary="Change the tenant's recall settings (E1, E2; administrators)")
-async def put_settings(tenant_id: TenantId, body: SettingsIn, staff: StaffOfTenant, session: Session, deps: Dependencies) -> SettingsOut:
+async def put_settings(tenant_id: TenantId, body: SettingsIn, staff: Administrator, session: Session, deps: Dependencies) -> SettingsOut:
     return _out(await recall.save_settings(session, deps, staff, storage.Settings(
         tenant_id, body.enabled, body.flag_missing_recall, body.run_offset_days, body.day_length)))
 
@@ -173,7 +177,7 @@ async def list_templates(tenant_id: TenantId, staff: StaffOfTenant, session: Ses
 
 
 @router.post("/recall-templates", status_code=201, summary="Create a recall template with its steps (E3, E4)")
-async def create_template(tenant_id: TenantId, body: TemplateIn, staff: StaffOfTenant, session: Session, deps: Dependencies) -> TemplateOut:
+async def create_template(tenant_id: TenantId, body: TemplateIn, staff: Administrator, session: Session, deps: Dependencies) -> TemplateOut:
     return _template_out(await recall.save_template(session, deps, staff, body.template(tenant_id, uuid.uuid4()), new=True))
 
 
@@ -186,13 +190,13 @@ async def get_template(tenant_id: TenantId, template_id: uuid.UUID, staff: Staff
 
 
 @router.put("/recall-templates/{template_id}", summary="Change a recall template and its steps")
-async def put_template(tenant_id: TenantId, template_id: uuid.UUID, body: TemplateIn, staff: StaffOfTenant, session: Session,
+async def put_template(tenant_id: TenantId, template_id: uuid.UUID, body: TemplateIn, staff: Administrator, session: Session,
                        deps: Dependencies) -> TemplateOut:
     return _template_out(await recall.save_template(session, deps, staff, body.template(tenant_id, template_id), new=False))
 
 
 @router.delete("/recall-templates/{template_id}", summary="Delete a recall template; its customers' active recalls end")
-async def delete_template(tenant_id: TenantId, template_id: uuid.UUID, staff: StaffOfTenant, session: Session,
+async def delete_template(tenant_id: TenantId, template_id: uuid.UUID, staff: Administrator, session: Session,
                           deps: Dependencies) -> dict[str, int]:
     return {"recalls_ended": await recall.delete_template(session, deps, staff, tenant_id, template_id)}
 
@@ -207,7 +211,7 @@ class RecallIn(BaseModel):
 
 
 @router.post("/customers/{customer_id}/recalls", status_code=201, summary="Recall the customer with a template from a date (E6)")
-async def activate(tenant_id: TenantId, customer_id: uuid.UUID, body: RecallIn, staff: StaffOfTenant, session: Session,
+async def activate(tenant_id: TenantId, customer_id: uuid.UUID, body: RecallIn, staff: RecallDesk, session: Session,
                    deps: Dependencies) -> RecallCard:
     return await recall.activate(session, deps, staff, tenant_id, customer_id, body.template_id, body.recall_date)
 
@@ -218,12 +222,12 @@ async def customer_card(tenant_id: TenantId, customer_id: uuid.UUID, staff: Staf
 
 
 @router.delete("/recalls/{recall_id}", summary="End a customer's recall")
-async def end_recall(tenant_id: TenantId, recall_id: uuid.UUID, staff: StaffOfTenant, session: Session, deps: Dependencies) -> RecallCard:
+async def end_recall(tenant_id: TenantId, recall_id: uuid.UUID, staff: RecallDesk, session: Session, deps: Dependencies) -> RecallCard:
     return await recall.end_recall(session, deps, staff, tenant_id, recall_id)
 
 
 @router.get("/customers-missing-recall", summary="Customers who had a recalled service but have no active recall (E1)")
-async def missing_recall(tenant_id: TenantId, staff: StaffOfTenant, session: Session) -> list[MissingRecall]:
+async def missing_recall(tenant_id: TenantId, staff: RecallDesk, session: Session) -> list[MissingRecall]:
     return await storage.missing_recalls(session, tenant_id)
 
 
@@ -233,7 +237,7 @@ class MarkerIn(BaseModel):
 
 
 @router.put("/customers/{customer_id}/marker", summary="Set or remove the customer's marker (E4)")
-async def put_marker(tenant_id: TenantId, customer_id: uuid.UUID, body: MarkerIn, staff: StaffOfTenant, session: Session,
+async def put_marker(tenant_id: TenantId, customer_id: uuid.UUID, body: MarkerIn, staff: RecallDesk, session: Session,
                      deps: Dependencies) -> RecallCard:
     return await recall.set_marker(session, deps, staff, tenant_id, customer_id, body.marker)
 
@@ -242,28 +246,28 @@ async def put_marker(tenant_id: TenantId, customer_id: uuid.UUID, body: MarkerIn
 
 
 @router.get("/recall-list", summary="Customers on the recall list and messages awaiting approval, with markers (E4)")
-async def recall_list(tenant_id: TenantId, staff: StaffOfTenant, session: Session) -> list[RecallListEntry]:
+async def recall_list(tenant_id: TenantId, staff: RecallDesk, session: Session) -> list[RecallListEntry]:
     return await storage.recall_list(session, tenant_id)
 
 
 @router.post("/recall-list/{action_id}/resolve", summary="Take a customer off the recall list")
-async def resolve(tenant_id: TenantId, action_id: uuid.UUID, staff: StaffOfTenant, session: Session,
+async def resolve(tenant_id: TenantId, action_id: uuid.UUID, staff: RecallDesk, session: Session,
                   deps: Dependencies) -> list[RecallListEntry]:
     return await recall.resolve(session, deps, staff, tenant_id, action_id)
 
 
 @router.post("/recall-actions/{action_id}/approve", summary="Approve a recall message waiting for staff: it is sent")
-async def approve(tenant_id: TenantId, action_id: uuid.UUID, staff: StaffOfTenant, session: Session, deps: Dependencies) -> list[ActionView]:
+async def approve(tenant_id: TenantId, action_id: uuid.UUID, staff: RecallDesk, session: Session, deps: Dependencies) -> list[ActionView]:
     return await recall.approve(session, deps, staff, tenant_id, action_id)
 
 
 @router.post("/recall-actions/{action_id}/reject", summary="Reject a recall message waiting for staff: it is not sent")
-async def reject(tenant_id: TenantId, action_id: uuid.UUID, staff: StaffOfTenant, session: Session, deps: Dependencies) -> list[ActionView]:
+async def reject(tenant_id: TenantId, action_id: uuid.UUID, staff: RecallDesk, session: Session, deps: Dependencies) -> list[ActionView]:
     return await recall.reject(session, deps, staff, tenant_id, action_id)
 
 
 @router.post("/recall/evaluate", summary="Evaluate the tenant's due recall steps now (what the daily run does)")
-async def evaluate(tenant_id: TenantId, staff: StaffOfTenant, session: Session, deps: Dependencies) -> EvaluationSummary:
+async def evaluate(tenant_id: TenantId, staff: RecallDesk, session: Session, deps: Dependencies) -> EvaluationSummary:
     return await recall.evaluate_now(session, deps, staff, tenant_id)
 
 

@@ -31,3 +31,7 @@ class RecallSettings(ServiceSettings):
         True, description="Run the daily recall evaluation in this process (tests that drive it by hand turn it off).")
     progress_stale_seconds: float = Field(
         30.0, gt=0, description="A replica's report of how far it has read counts this long after it was written.")
+    unknown_tenant_wait_seconds: float = Field(
+        20.0, gt=0, le=600,
+        description="A message for a tenant recall has not heard of waits at most this long for the tenants consumer to "
+        "read past it; then (or as soon as it has, and the tenant is still unknown) it is dead-lettered as `unknown-tenant`.")

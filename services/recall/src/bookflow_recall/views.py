@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 SOURCE_LABELS = {
     "staff": "by staff", "my-pages-rebook": "rebooked on My pages", "online-booking": "online booking",
-    "book-again": "via book-again reminder", "recall-auto-book": "recall auto-book",
+    "book-again": "via book-again reminder", "recall-auto-book": "recall auto-book", "recall": "via recall",
 }
 
 
@@ -27,7 +27,7 @@ class HistoryBooking(BaseModel):
     ends_at: datetime | None
     state: str
     version: int
-    source: str = Field(description="Where the booking came from: staff, my-pages-rebook, online-booking, book-again, recall-auto-book.")
+    source: str = Field(description="Where the booking came from: staff, my-pages-rebook, online-booking, book-again, recall-auto-book, recall.")
     source_label: str = Field(description="The same in words, such as `via book-again reminder` (D5).")
     source_ref: str | None = Field(description="The book-again reminder or recall that made it, if any.")
     booked_at: datetime | None = Field(description="When it was made.")

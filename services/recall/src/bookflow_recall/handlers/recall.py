@@ -45,8 +45,8 @@ async def save_settings(session: AsyncSession, deps: Deps, staff: Staff, setting
 
 async def save_template(session: AsyncSession, deps: Deps, staff: Staff, template: domain.Template, *, new: bool) -> storage.TemplateRow:
     """Create or change a template with its steps; a change moves each active recall's next step
-    to the first step after the one it ran last."""
-    staff.require("administrator", "planner")
+    to the first step after the one it ran last (administrators)."""
+    staff.require("administrator")
     now = deps.clock()
     if not new and await storage.template(session, template.tenant_id, template.id, lock=True) is None:
         raise NotFound(f"no recall template {template.id}")
@@ -60,8 +60,8 @@ async def save_template(session: AsyncSession, deps: Deps, staff: Staff, templat
 
 
 async def delete_template(session: AsyncSession, deps: Deps, staff: Staff, tenant_id: str, template_id: uuid.UUID) -> int:
-    """Delete a template; its customers' active recalls end. Returns how many ended."""
-    staff.require("administrator", "planner")
+    """Delete a template; its customers' active recalls end. Returns how many ended (administrators)."""
+    staff.require("administrator")
     if await storage.template(session, tenant_id, template_id, lock=True) is None:
         raise NotFound(f"no recall template {template_id}")
     return await storage.delete_template(session, tenant_id, template_id, deps.clock())
@@ -151,7 +151,7 @@ async def set_marker(session: AsyncSession, deps: Deps, staff: Staff, tenant_id:
 
 async def evaluate_now(session: AsyncSession, deps: Deps, staff: Staff, tenant_id: str) -> EvaluationSummary:
     """Run the evaluation for this tenant now (what the daily loop does), in this request."""
-    staff.require("administrator", "planner")
+    staff.require("planner", "receptionist")
     return await evaluate_tenant(session, deps, tenant_id, deps.settings.evaluation_batch_size)
 
 
