@@ -170,6 +170,9 @@ class Office:
         return {"Authorization": f"Bearer {issue_staff_token(self.secret, self.id, 'ann', ('administrator',))}"}
 
     async def configure(self, **settings: Any) -> dict:
+        """PUT the tenant's settings. Quiet hours are off unless a test gives them, so that what a
+        test sends goes out at whatever hour the suite runs (the default 21:00–08:00 would hold it)."""
+        settings = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00", **settings}
         response = await self.client.put(f"/tenants/{self.id}/notification-settings", json=settings, headers=self.headers)
         assert response.status_code == 200, response.text
         return response.json()
@@ -183,8 +186,11 @@ class Office:
             described = (await self.client.get(f"/tenants/{self.id}/notification-settings", headers=self.headers)).json()
             return described["time_zone"] == time_zone and described
 
-        await wait_until(known, timeout=30, what="the tenant's zone to be known")
+        described = await wait_until(known, timeout=30, what="the tenant's zone to be known")
         self.announced = True
+        if described["settings"]["quiet_hours_start"] == "21:00" and described["settings"]["quiet_hours_end"] == "08:00":
+            # Still the defaults: off, so that what a test sends goes out at whatever hour the suite runs.
+            await self.configure(**described["settings"] | {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
 
     async def send(self, template_key: str = "booking-notice", *, channels=("sms",), purpose="service", data=None, customer_id=None,
                    announce_first: bool = True, publish: bool = True, booking_id: uuid.UUID | None = None,

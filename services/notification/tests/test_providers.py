@@ -170,7 +170,7 @@ async def test_an_sms_its_provider_cannot_take_before_its_valid_until_fails_and_
 
 async def test_an_sms_retried_into_quiet_hours_waits_until_morning(office, elks, clock):
     await office.announce("Europe/Stockholm")
-    await office.configure(sms_providers=[elks.account("+46766860010")])
+    await office.configure(sms_providers=[elks.account("+46766860010")], quiet_hours_start="21:00", quiet_hours_end="08:00")
     elks.answers[:] = [503]
     number = office.new_phone()
     clock.frozen = datetime(2031, 1, 14, 20, 59, 59, tzinfo=STOCKHOLM)

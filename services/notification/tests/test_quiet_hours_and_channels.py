@@ -16,7 +16,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 async def test_an_sms_due_at_23_local_waits_until_08_and_then_goes(office, elks, clock):
     await office.announce("Europe/Stockholm")
-    await office.configure(sms_providers=[elks.account("+46766862001")])
+    await office.configure(sms_providers=[elks.account("+46766862001")], quiet_hours_start="21:00", quiet_hours_end="08:00")
     number = office.new_phone()
     clock.frozen = datetime(2031, 1, 14, 23, 0, tzinfo=STOCKHOLM)
     try:

@@ -40,7 +40,7 @@ async def test_a_request_and_its_withdrawal_in_one_batch_end_withdrawn_and_nothi
 
 async def test_a_reminder_held_for_quiet_hours_is_withdrawn_when_the_booking_is_confirmed_and_never_sent(office, elks, clock):
     await office.announce("Europe/Stockholm")
-    await office.configure(sms_providers=[elks.account("+46766863001")])
+    await office.configure(sms_providers=[elks.account("+46766863001")], quiet_hours_start="21:00", quiet_hours_end="08:00")
     number = office.new_phone()
     clock.frozen = datetime(2031, 1, 14, 23, 0, tzinfo=STOCKHOLM)
     try:
