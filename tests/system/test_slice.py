@@ -13,7 +13,7 @@ import pytest
 
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import envelope_of, header, new_tenant, wait_until
+from bookflow_devstack.testing import daytime_zone, envelope_of, header, new_tenant, wait_until
 from bookflow_devstack.testing import OPERATOR, staff_headers
 
 pytestmark = pytest.mark.system
@@ -48,7 +48,7 @@ _set_up: set[str] = set()
 async def set_up_tenant(stack: Stack, tenant: str, **settings) -> None:
     """The operator creates the tenant (the booking service refuses bookings for tenants it does not have)."""
     async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.put(f"{stack.services['booking'].url}/tenants/{tenant}", json={"name": "Pinea", **settings}, headers=OPERATOR)
+        response = await client.put(f"{stack.services['booking'].url}/tenants/{tenant}", json={"name": "Pinea", "time_zone": daytime_zone(), **settings}, headers=OPERATOR)
     assert response.status_code == 200, response.text
     _set_up.add(tenant)
 

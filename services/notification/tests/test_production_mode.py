@@ -3,7 +3,6 @@ it, and a tenant without a real SMS provider or mail server gets a clear failure
 trying its next channel) instead of messages quietly kept in a page anyone could read."""
 import secrets
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bookflow_contracts import CustomerSnapshot, SendNotification, TenantUpdated
-from bookflow_devstack.testing import envelope, new_tenant, running_service, wait_until
+from bookflow_devstack.testing import daytime_zone, envelope, new_tenant, running_service, wait_until
 from bookflow_notification import MIGRATIONS, storage
 from bookflow_notification.app import create_app
 from bookflow_notification.settings import NotificationSettings
@@ -50,7 +49,7 @@ async def test_a_service_outside_development_mode_has_no_sandbox_and_sends_nothi
     refused = await client.put(f"/tenants/{tenant}/notification-settings", json={"sms_providers": [{"provider": "sandbox"}]}, headers=headers)
     assert (refused.status_code, refused.json()["code"]) == (422, "sandbox-off")
 
-    zone = _daytime_zone()
+    zone = daytime_zone()
     await kafka.publish_envelope(envelope(TenantUpdated(tenant_id=tenant, name="Firma", time_zone=zone, language="sv"), tenant))
     await wait_until(lambda: _time_zone(client, tenant, headers, zone), what="the tenant to be known")
     booking_id = uuid.uuid4()
@@ -76,9 +75,3 @@ async def _time_zone(client, tenant: str, headers: dict, zone: str) -> bool:
     response = await client.get(f"/tenants/{tenant}/notification-settings", headers=headers)
     return response.status_code == 200 and response.json()["time_zone"] == zone
 
-
-def _daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours do not hold the SMS this test needs to fail."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead  # Etc/GMT spans -12..+14
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")

@@ -4,7 +4,7 @@
     bookflow test      the whole test suite (what CI runs)
     bookflow topics    topics with message counts and each consumer group's lag
     bookflow tail T    a topic's messages as JSON lines (decoded envelopes)
-    bookflow bench B   a benchmark from bench/ (scheduler, notification)
+    bookflow bench B   a benchmark from bench/ (scheduler, notification, recall, rush)
 """
 
 from __future__ import annotations
