@@ -127,7 +127,9 @@ async def test_a_consumer_killed_after_storing_its_effect_does_it_once_after_res
         return sum(metric(text, "bookflow_duplicates_skipped_total", f"notification.{c}") for c in ("requests", "customers")) >= 1
 
     await wait_until(duplicate_seen, what="the redelivered request to be recognised")
-    assert len(await sandbox(stack, tenant)) == 1
+    # Sending follows storing (the dispatcher, once the requests consumer has caught up): wait for it.
+    sent = await wait_until(lambda: sandbox(stack, tenant), what="the notice to be sent")
+    assert len(sent) == 1
 
 
 async def test_a_relay_killed_between_commit_and_publish_publishes_after_restart_once(stack: Stack, kafka):
