@@ -34,19 +34,12 @@ import httpx
 from bookflow_contracts import Envelope, topics
 from bookflow_devstack import infra
 from bookflow_devstack.processes import SERVICES, Stack
-from bookflow_devstack.testing import Kafka, staff_headers
+from bookflow_devstack.testing import Kafka, daytime_zone, staff_headers
 from bookflow_runtime import development
 
 from tests.faults.provider import FakeSmsProvider, Receipt
 
 OPERATOR = {"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours never hold a campaign's SMS."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead  # Etc/GMT spans -12..+14
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 def now() -> datetime:

@@ -15,7 +15,7 @@ import pytest
 
 from bookflow_devstack.infra import Kafka, Postgres, free_port, start_tansu
 from bookflow_devstack.processes import SERVICES, Stack
-from bookflow_devstack.testing import OPERATOR, new_tenant, staff_headers
+from bookflow_devstack.testing import OPERATOR, daytime_zone, new_tenant, staff_headers
 
 
 @pytest.fixture(scope="session")
@@ -92,13 +92,6 @@ def private_stack(postgres: Postgres, log_dir: Path, env: dict[str, str] | None 
         stack.stop()
         stack.drop_databases()
         broker.stop()
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours never hold a test's messages."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead  # Etc/GMT spans -12..+14
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 async def open_tenant(stack: Stack, **settings) -> tuple[str, dict[str, str]]:

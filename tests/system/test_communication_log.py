@@ -13,17 +13,10 @@ import pytest
 
 from bookflow_contracts import CustomerSnapshot, SendNotification
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import envelope, new_tenant, wait_until
+from bookflow_devstack.testing import daytime_zone, envelope, new_tenant, wait_until
 from bookflow_runtime import development
 
 pytestmark = pytest.mark.system
-
-
-def daytime_zone() -> str:
-    """A zone where it is early afternoon now, so quiet hours (X7) never hold the test's SMS."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 class Desk:

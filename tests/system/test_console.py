@@ -29,7 +29,7 @@ from bookflow_console import texts
 from bookflow_contracts import ReplyReceived
 from bookflow_devstack.infra import free_port
 from bookflow_devstack.processes import CONSOLE, Stack
-from bookflow_devstack.testing import envelope, new_tenant, wait_until
+from bookflow_devstack.testing import daytime_zone, envelope, new_tenant, wait_until
 from bookflow_runtime import development
 from bookflow_runtime.auth import issue_staff_token
 
@@ -37,13 +37,6 @@ pytestmark = pytest.mark.system
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OPERATOR = {"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}
 PHONE = {"width": 390, "height": 844}
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours never hold a test's SMS."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 @pytest.fixture(scope="module")

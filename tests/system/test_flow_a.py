@@ -13,17 +13,9 @@ import pytest
 
 from bookflow_contracts import topics
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import OPERATOR, envelope_of, new_tenant, wait_until
+from bookflow_devstack.testing import OPERATOR, daytime_zone, envelope_of, new_tenant, wait_until
 
 pytestmark = pytest.mark.system
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so the notification service's quiet hours (SMS held
-    overnight, X7) never hold a test's SMS, whenever the suite runs."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead  # Etc/GMT spans -12..+14
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 class Office:

@@ -4,9 +4,8 @@ broker and databases, for a tenant whose check-in link goes out 20 seconds befor
 `test_online_check_in_from_the_link_to_the_answered_appointment` checks everything check-in owns
 and the commands and events it sends booking. `test_booking_shows_what_the_customer_and_the_
 receptionist_did_at_check_in` walks the same flow and checks booking's side of those commands
-(contact change, work lines, the technician's work list, the communication log); booking builds
-that side after its reshaping, so until then that test is expected to fail (strict xfail: it
-reports when booking's side lands, and the marker must go)."""
+(contact change, work lines, the technician's work list, the communication log). The garage's
+administrator keeps the service catalog in booking, which publishes it to check-in."""
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from bookflow_contracts import CatalogService, CatalogUpdated, topics
+from bookflow_contracts import CatalogService, topics
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import envelope, envelope_of, header, new_tenant, wait_until
+from bookflow_devstack.testing import daytime_zone, envelope_of, header, new_tenant, wait_until
 from bookflow_runtime import development
 
 pytestmark = pytest.mark.system
@@ -35,13 +34,6 @@ CATALOG = [
     CatalogService(service="wipers", name="Ruitenwissers vervangen", duration_minutes=15, price_incl_vat=Decimal("29.50"),
                    description="Nieuwe wisserbladen voor.", offered_at_checkin=True),
 ]
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours (X7) never hold a test's SMS."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 def photo() -> bytes:
@@ -71,9 +63,10 @@ class Garage:
                                         json={"name": "Garage De Vries", "time_zone": daytime_zone(), "language": "nl"})
         assert response.status_code == 200, response.text
         garage = cls(stack, tenant_id, response.json()["staff_token"])
-        # Booking publishes the catalog once it keeps one (its reshaping); until then the test
-        # plays that part of booking on the broker, exactly as booking will publish it.
-        await kafka.publish_envelope(envelope(CatalogUpdated(tenant_id=tenant_id, services=CATALOG), tenant_id))
+        # The administrator keeps the catalog in booking, which publishes it to check-in.
+        for service in CATALOG:
+            await garage.call("PUT", f"{garage.booking}/catalog/{service.service}",
+                              json=service.model_dump(mode="json", exclude={"service"}, exclude_none=True))
         await garage.call("PUT", f"{garage.checkin}/checkin-settings", json={
             "enabled": True, "link_before": "PT20S", "convert_to_intervention": ["wipers"]})
         return garage

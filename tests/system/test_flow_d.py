@@ -24,20 +24,13 @@ import httpx
 import pytest
 
 from bookflow_devstack.processes import Stack
-from bookflow_devstack.testing import new_tenant, wait_until
+from bookflow_devstack.testing import daytime_zone, new_tenant, wait_until
 from bookflow_runtime import development
 
 pytestmark = pytest.mark.system
 
 SERVICE = "klippning"
 DAY_SECONDS = 2
-
-
-def daytime_zone() -> str:
-    """A zone where it is now early afternoon, so quiet hours (X7) never hold a test's SMS."""
-    hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead
-    return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
 class Salon:

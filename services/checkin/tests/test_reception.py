@@ -222,3 +222,35 @@ async def test_without_a_day_the_list_holds_every_appointment_from_today_on(work
     listed = (await workshop.client.get(garage.url("/appointments"), headers=garage.desk)).json()
     assert [line["booking_id"] for line in listed] == [str(soon.booking_id), str(later.booking_id)]
     assert str(past.booking_id) not in {line["booking_id"] for line in listed}
+
+
+async def test_bookings_answer_to_a_work_line_waits_for_the_receptionist_handling_the_same_appointment(workshop, service, media):
+    """Booking's answer and a receptionist's handling of the same appointment take their locks in
+    one order (the booking, then its items): the answer waits, neither fails with a deadlock."""
+    from sqlalchemy import text
+
+    from bookflow_checkin import storage
+
+    runtime = service[0]
+    garage = await workshop.garage(convert=("wipers",))
+    booking = await answered_booking(workshop, garage, media, comment=False)
+    items = {i["service"]: i for i in (await workshop.appointment(garage, booking.booking_id))["items"]}
+    await handle(workshop, garage, booking.booking_id, items["wipers"]["item_id"], "add-intervention")
+    [command] = await workshop.published(garage, "booking.commands", "booking.add-work-line", booking_id=booking.booking_id)
+
+    async with runtime.db.transaction() as receptionist:  # as handle_item does: the booking, then its items
+        await storage.lock_booking(receptionist, booking.booking_id)
+        await workshop.answer(garage, command["request_id"], "booking.add-work-line")
+
+        async def answer_waiting() -> bool:
+            async with runtime.db.transaction() as probe:
+                return bool((await probe.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))).scalar())
+
+        await wait_until(answer_waiting, what="booking's answer waiting for the appointment")
+        # The waiting answer holds none of the appointment's items (it held one, and deadlocked).
+        locked = await receptionist.execute(storage.items.select().where(storage.items.c.booking_id == booking.booking_id)
+                                            .with_for_update(nowait=True))
+        assert len(locked.all()) == 3
+    applied = await wait_until(lambda: _converted_status(workshop, garage, booking.booking_id, "applied"), what="the answer applied")
+    assert applied["status"] == "applied"

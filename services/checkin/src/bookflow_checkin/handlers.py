@@ -185,10 +185,14 @@ async def take_command_result(session: AsyncSession, event: BookingCommandApplie
     change = await storage.settle_contact_change(session, envelope.tenant_id, event.request_id, status, reason)
     if change is not None:
         return
+    booking_id = await storage.booking_of_work_line(session, envelope.tenant_id, event.request_id)
+    if booking_id is None:
+        return
+    # The booking first, then its items, as every other change to them does: no deadlock.
+    await storage.lock_booking(session, booking_id)
     item = await storage.settle_work_line(session, envelope.tenant_id, event.request_id, status, reason)
     if item is None or not applied or item.work_line_id is None:
         return
-    await storage.lock_booking(session, item.booking_id)
     appointment = await storage.appointment(session, item.booking_id, envelope.tenant_id)
     if appointment is not None and item.work_line is not None:
         await storage.save_appointment(session, domain.with_line(appointment, item.work_line))

@@ -468,6 +468,12 @@ async def save_item(session: AsyncSession, item: domain.Item) -> None:
         work_line_reason=item.work_line_reason))
 
 
+async def booking_of_work_line(session: AsyncSession, tenant_id: str, request_id: uuid.UUID) -> uuid.UUID | None:
+    """The booking whose item asked for the work line `request_id`, or None if no item did."""
+    return (await session.execute(sa.select(items.c.booking_id).where(
+        items.c.work_line_id == request_id, items.c.tenant_id == tenant_id))).scalar()
+
+
 async def settle_work_line(session: AsyncSession, tenant_id: str, request_id: uuid.UUID, status: str,
                            reason: str | None) -> domain.Item | None:
     """Record booking's answer to an added work line (the request id is the line's id)."""
