@@ -5,9 +5,11 @@ that tenant's `tenant.updated`: they travel on different topics. The booking ser
 tenant's `tenant.updated` before anything that concerns it, so once this process's tenants
 consumer has handled everything the tenant's partition held at an instant after the message
 (plus a slack for clocks), a tenant still unknown does not exist: the message is refused for good
-(`Undeliverable`, reason `unknown-tenant`). Until then the handler waits, briefly and bounded: a
-consumer that cannot tell within `wait_seconds` (its tenants consumer stuck, or the tenant's
-partition held by another replica) refuses the message too, rather than retrying it for ever.
+(`Undeliverable`, reason `unknown-tenant`). Until then the handler waits, briefly and bounded,
+asking its storage again as it waits (another replica may hold the tenant's partition and take
+the tenant in): a consumer that cannot tell within `wait_seconds` (its tenants consumer stuck, or
+the tenant's partition held by another replica that has not taken it in either) refuses the
+message too, rather than retrying it for ever.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class TenantGate:
                 raise Undeliverable("unknown-tenant", f"tenant {tenant_id!r} is not known to {self.service}, and its tenants "
                                                       f"consumer could not confirm it within {self.wait_seconds:.0f} s")
             await asyncio.sleep(self.poll_seconds)
+            if await self._ask(session, tenant_id):  # another replica, holding the tenant's partition, took it in
+                return
         if not await self._ask(session, tenant_id):
             raise Undeliverable("unknown-tenant", f"no tenant {tenant_id!r}: no tenant.updated for it by the time "
                                                   f"{self.service} had read the tenants topic past the message")
