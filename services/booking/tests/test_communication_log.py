@@ -88,3 +88,39 @@ async def test_another_tenants_booking_log_is_not_found(desk):
     assert response.status_code == 404
     response = await desk.client.get(theirs.url(f"/bookings/{uuid.uuid4()}/communication-log"), headers=theirs.headers)
     assert response.status_code == 404
+
+
+async def test_a_messages_statuses_in_one_batch_are_kept_in_order_as_if_told_one_by_one(desk, service):
+    """The 18:00 rush hands the log its statuses in batches: a message's queued, sent, delivered
+    and a late repeat in one batch come out as they do one by one; an unknown tenant fails the
+    batch (the consumer then handles its messages one by one)."""
+    import pytest
+
+    from bookflow_booking import handlers
+    from bookflow_runtime.errors import Undeliverable
+
+    office = await desk.tenant()
+    booking = await desk.book(office)
+    notice, other, t0 = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC).replace(microsecond=0)
+
+    def told(message_id, status, at, tenant=office.id, **fields):
+        event = NotificationStatusChanged(message_id=message_id, idempotency_key=f"k-{message_id}", booking_id=booking["id"],
+                                          customer_id=booking["customer_id"], channel="sms", status=status, at=at,
+                                          template_key="booking-notice", **fields)
+        return event, envelope(event, tenant)
+
+    batch = [told(notice, "queued", t0), told(other, "queued", t0), told(notice, "sent", t0 + timedelta(seconds=1), provider="46elks"),
+             told(notice, "delivered", t0 + timedelta(seconds=4), cost=Decimal("0.80"), currency="SEK"),
+             told(notice, "sent", t0 + timedelta(seconds=1), provider="46elks")]
+    async with service[0].db.transaction() as session:
+        await handlers.record_notification_statuses(session, batch)
+    with pytest.raises(Undeliverable):
+        async with service[0].db.transaction() as session:
+            await handlers.record_notification_statuses(session, [*batch, told(uuid.uuid4(), "queued", t0, tenant="t-nobody")])
+
+    log = {m["id"]: m for m in await desk.get(office, f"/bookings/{booking['id']}/messages")}
+    sms = log[str(notice)]
+    assert [h["status"] for h in sms["history"]] == ["queued", "sent", "delivered"]
+    assert (sms["status"], sms["provider"], Decimal(sms["cost"]), datetime.fromisoformat(sms["sent_at"])) == (
+        "delivered", "46elks", Decimal("0.80"), t0 + timedelta(seconds=1))
+    assert log[str(other)]["status"] == "queued" and len(log) == 2

@@ -17,7 +17,7 @@ def consumers(deps: handlers.Deps) -> list[Consumer]:
                  batch_handlers={ReminderDue: partial(reminders.reminders_due, deps=deps)}),  # the 18:00 rush (issue 17)
         Consumer(name="replies", topic=topics.REPLY_RECEIVED, handlers={ReplyReceived: partial(handlers.reply_received, deps=deps)}),
         Consumer(name="communication-log", topic=topics.NOTIFICATION_STATUS,
-                 handlers={NotificationStatusChanged: handlers.record_notification_status}),
+                 batch_handlers={NotificationStatusChanged: handlers.record_notification_statuses}),  # issue 17
         Consumer(name="commands", topic=topics.BOOKING_COMMANDS, handlers={
             ChangeCustomerContact: partial(handlers.change_customer_contact, deps=deps),
             AddWorkLine: partial(handlers.add_work_line, deps=deps),

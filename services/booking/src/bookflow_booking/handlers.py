@@ -785,17 +785,20 @@ async def reply_received(session: AsyncSession, event: ReplyReceived, envelope: 
     )
 
 
-async def record_notification_status(session: AsyncSession, event: NotificationStatusChanged, envelope: Envelope) -> None:
+async def record_notification_statuses(session: AsyncSession, items: list[tuple[NotificationStatusChanged, Envelope]]) -> None:
     """The communication log (A6, X4) as the booking service keeps it: every message to a
     customer with its channel, status, times and cost, from `notification.status`, with no
-    question asked of the notification service."""
-    await _known_tenant(session, envelope, f"status of message {event.message_id}")
-    await storage.record_message_status(
-        session, envelope.tenant_id, message_id=event.message_id, booking_id=event.booking_id, customer_id=event.customer_id,
-        channel=event.channel, template_key=event.template_key, status=event.status, at=event.at, reason=event.reason,
-        provider=event.provider, segments=event.segments, cost=event.cost, currency=event.currency,
-    )
-
+    question asked of the notification service. A batch costs one query for its tenants and one
+    upsert; an unknown tenant fails the batch, whose messages are then handled one by one, so
+    that only that tenant's are dead-lettered (`unknown-tenant`)."""
+    known = await storage.tenants_by_id(session, {envelope.tenant_id for _, envelope in items})
+    for event, envelope in items:
+        if envelope.tenant_id not in known:
+            raise Undeliverable("unknown-tenant", f"status of message {event.message_id} for tenant {envelope.tenant_id!r}, "
+                                                  "which the booking service does not have")
+    await storage.record_message_statuses(session, [storage.MessageStatus(
+        envelope.tenant_id, event.message_id, event.booking_id, event.customer_id, event.channel, event.template_key, event.status,
+        event.at, event.reason, event.provider, event.segments, event.cost, event.currency) for event, envelope in items])
 
 
 # --- commands from check-in and recall (booking.commands) -------------------------------------

@@ -5,6 +5,7 @@ staff and customers read is built in `views`."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -701,19 +702,50 @@ async def lock_catalog(session: AsyncSession, tenant_id: str) -> None:
 _STATUS_TIMES = {"sent": "sent_at", "delivered": "delivered_at", "failed": "failed_at", "withdrawn": "withdrawn_at"}
 
 
-async def record_message_status(session: AsyncSession, tenant_id: str, *, message_id: uuid.UUID, booking_id: uuid.UUID | None,
-                                customer_id: uuid.UUID, channel: str, template_key: str | None, status: str, at: datetime,
-                                reason: str | None, provider: str | None, segments: int | None, cost: Any,
-                                currency: str | None) -> None:
-    """Keep a message's status (A6, X4). Statuses may come late or twice: the latest by time is
-    the message's status, every one is kept in its history once, and cost, provider and segments
-    stay once known."""
-    entry = {"status": status, "at": at.isoformat(), "reason": reason}
-    stamp = {_STATUS_TIMES[status]: at} if status in _STATUS_TIMES else {}
-    values = dict(message_id=message_id, tenant_id=tenant_id, booking_id=booking_id, customer_id=customer_id, channel=channel,
-                  template_key=template_key, status=status, status_at=at, reason=reason, provider=provider, segments=segments,
-                  cost=cost, currency=currency, created_at=at, history=[entry], **stamp)
-    stmt = pg.insert(messages).values(**values)
+@dataclass(frozen=True)
+class MessageStatus:
+    """One status of one message to a customer, as `notification.status` reports it."""
+
+    tenant_id: str
+    message_id: uuid.UUID
+    booking_id: uuid.UUID | None
+    customer_id: uuid.UUID
+    channel: str
+    template_key: str | None
+    status: str
+    at: datetime
+    reason: str | None
+    provider: str | None
+    segments: int | None
+    cost: Any
+    currency: str | None
+
+    def row(self) -> dict[str, Any]:
+        stamps = {column: (self.at if status == self.status else None) for status, column in _STATUS_TIMES.items()}
+        return dict(message_id=self.message_id, tenant_id=self.tenant_id, booking_id=self.booking_id, customer_id=self.customer_id,
+                    channel=self.channel, template_key=self.template_key, status=self.status, status_at=self.at,
+                    reason=self.reason, provider=self.provider, segments=self.segments, cost=self.cost, currency=self.currency,
+                    created_at=self.at, history=[{"status": self.status, "at": self.at.isoformat(), "reason": self.reason}], **stamps)
+
+
+async def record_message_statuses(session: AsyncSession, statuses: list[MessageStatus]) -> None:
+    """Keep messages' statuses (A6, X4), a batch in one statement per round. Statuses may come
+    late or twice: the latest by time is the message's status, every one is kept in its history
+    once, and cost, provider and segments stay once known. One statement may touch a row once,
+    so a message's second status in the batch goes in the next round, and so on, in order."""
+    rounds: list[list[dict[str, Any]]] = []
+    seen: dict[uuid.UUID, int] = {}
+    for status in statuses:
+        n = seen[status.message_id] = seen.get(status.message_id, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(status.row())
+    for rows in rounds:
+        await session.execute(_status_upsert(rows))
+
+
+def _status_upsert(rows: list[dict[str, Any]]) -> Any:
+    stmt = pg.insert(messages).values(rows)
     m, new = messages.c, stmt.excluded
     newer = new.status_at >= m.status_at
     seen = m.history.contains(new.history)
@@ -732,7 +764,7 @@ async def record_message_status(session: AsyncSession, tenant_id: str, *, messag
         "history": sa.case((seen, m.history), else_=m.history.op("||")(new.history)),
         **{column: sa.func.coalesce(getattr(m, column), getattr(new, column)) for column in _STATUS_TIMES.values()},
     }
-    await session.execute(stmt.on_conflict_do_update(index_elements=[m.message_id], set_=update))
+    return stmt.on_conflict_do_update(index_elements=[m.message_id], set_=update)
 
 
 async def add_log_entry(session: AsyncSession, tenant_id: str, *, kind: str, at: datetime, text: str,
