@@ -10,7 +10,9 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dt_time
+from zoneinfo import ZoneInfo
 from urllib.parse import urlsplit
 
 import httpx
@@ -143,7 +145,9 @@ async def test_a_letters_short_link_is_typeable_and_leads_to_my_pages(desk):
 
 async def test_other_free_times_are_the_coming_weeks_at_most_thirty_and_grouped_by_day(desk):
     office = await desk.tenant(flow="confirmation", time_zone="Europe/Stockholm")
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    # From ten in the morning in Stockholm: a day's slots stay on one local day whenever the test runs.
+    tomorrow = datetime.now(ZoneInfo("Europe/Stockholm")).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, dt_time(10), tzinfo=ZoneInfo("Europe/Stockholm"))
     for day in range(12):  # ten free quarter-hours a day for twelve days, and one far ahead
         for quarter in range(10):
             at = start + timedelta(days=day, minutes=15 * quarter)

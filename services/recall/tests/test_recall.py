@@ -75,7 +75,11 @@ async def template(clinic, *steps: dict, **kw) -> dict:
 
 
 async def patient(clinic, *, number: str | None = None):
-    return await clinic.customer(consent=True, name="Mette Hansen", phone="+4520123456", email="mette@example.dk", number=number)
+    """A customer recall has taken in (its contact details are on what recall sends)."""
+    before = handled("customers", "customer.updated")
+    customer = await clinic.customer(consent=True, name="Mette Hansen", phone="+4520123456", email="mette@example.dk", number=number)
+    await wait_until(lambda: handled("customers", "customer.updated") > before, what="the customer in recall")
+    return customer
 
 
 async def recalled(clinic, customer, tpl: dict, recall_date: date) -> dict:

@@ -228,6 +228,7 @@ async def sale_recorded(session: AsyncSession, message: TillSaleRecorded, envelo
     tenant_id = envelope.tenant_id
     customer_id = message.customer_id
     if customer_id is None and message.customer_number:
+        await storage.lock_customer_number(session, tenant_id, message.customer_number)
         customer_id = await projection.customer_by_number(session, tenant_id, message.customer_number)
     sale = storage.Sale(tenant_id, message.sale_id, customer_id, message.customer_number,
                         tuple(sorted({line.article_number for line in message.lines})), message.sold_at)
@@ -241,6 +242,7 @@ async def sales_waiting_for(session: AsyncSession, deps: Deps, tenant_id: str, c
     """A customer with a customer number arrived: sales that named the number apply now."""
     if not number:
         return
+    await storage.lock_customer_number(session, tenant_id, number)
     for sale in await storage.unresolved_sales(session, tenant_id, number):
         await _apply_sale(session, deps, replace(sale, customer_id=customer_id))
 

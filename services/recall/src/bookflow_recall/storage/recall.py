@@ -581,6 +581,12 @@ async def sale_applied(session: AsyncSession, tenant_id: str, sale_id: str, cust
         customer_id=customer_id, applied_at=at, recalls_moved=moved))
 
 
+async def lock_customer_number(session: AsyncSession, tenant_id: str, number: str) -> None:
+    """Serialise a sale naming a customer number with that customer's arrival: they come on
+    different topics, and each must see the other once committed, or the sale waits for ever."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"customer-number:{tenant_id}:{number}", 0))))
+
+
 async def unresolved_sales(session: AsyncSession, tenant_id: str, customer_number: str) -> list[Sale]:
     rows = await session.execute(sa.select(till_sales).where(
         till_sales.c.tenant_id == tenant_id, till_sales.c.customer_id.is_(None), till_sales.c.customer_number == customer_number)
