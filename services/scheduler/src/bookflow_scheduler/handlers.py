@@ -80,41 +80,40 @@ class TimerFiring:
         self.clock = clock
         self._pending_counted = float("-inf")
 
-    async def fire_due(self) -> int:
-        """Fire one batch of due timers; returns how many fired."""
+    async def fire_due(self) -> tuple[int, datetime | None]:
+        """Fire one batch of due timers; returns how many fired and the next pending instant,
+        both from one transaction (a round at 1,000 timers a second is one round trip less)."""
         fired_at = self.clock()
         async with self.db.transaction() as session:
             due = await storage.claim_due(session, fired_at, self.batch_size)
-            if not due:
-                return 0
-            await outbox.put_many(
-                session,
-                (
-                    (Envelope.wrap(domain.reminder_for(t, fired_at), tenant_id=t.tenant_id, occurred_at=fired_at,
-                                   event_id=domain.firing_event_id(t), correlation_id=t.correlation_id,
-                                   causation_id=t.set_by_event_id), topics.REMINDER_DUE)
-                    for t in due
-                ),
-            )
-            await storage.mark_fired(session, [t.id for t in due], fired_at)
-            faults.point("scheduler.mid-batch")  # claimed and written, not committed
-        TIMERS_FIRED.inc(len(due))
-        for t in due:
-            TIMER_LATENESS.observe(max(0.0, (fired_at - t.due_at).total_seconds()))
-        return len(due)
-
-    async def seconds_to_sleep(self) -> float:
-        async with self.db.transaction() as session:
+            if due:
+                await outbox.put_many(
+                    session,
+                    (
+                        (Envelope.wrap(domain.reminder_for(t, fired_at), tenant_id=t.tenant_id, occurred_at=fired_at,
+                                       event_id=domain.firing_event_id(t), correlation_id=t.correlation_id,
+                                       causation_id=t.set_by_event_id), topics.REMINDER_DUE)
+                        for t in due
+                    ),
+                )
+                await storage.mark_fired(session, [t.id for t in due], fired_at)
+                faults.point("scheduler.mid-batch")  # claimed and written, not committed
             next_due = await storage.next_due_at(session)
             if time.monotonic() - self._pending_counted > 10:  # a count of a million rows is not free
                 TIMERS_PENDING.set(await storage.count_pending(session))
                 self._pending_counted = time.monotonic()
+        TIMERS_FIRED.inc(len(due))
+        for t in due:
+            TIMER_LATENESS.observe(max(0.0, (fired_at - t.due_at).total_seconds()))
+        return len(due), next_due
+
+    def seconds_to_sleep(self, next_due: datetime | None) -> float:
         now = self.clock()
         if next_due is None:
             timers_set.planned_wake = None
             return self.poll_seconds
         # A due timer another replica holds locked: look again very soon, without spinning.
-        delay = min(max(0.005, (next_due - now).total_seconds()), self.poll_seconds)
+        delay = min(max(0.002, (next_due - now).total_seconds()), self.poll_seconds)
         timers_set.planned_wake = next_due
         return delay
 
@@ -123,6 +122,5 @@ class TimerFiring:
         await run_rounds("timer firing", self._round, timers_set.wakeup)
 
     async def _round(self) -> float:
-        if await self.fire_due() >= self.batch_size:
-            return 0
-        return await self.seconds_to_sleep()
+        fired, next_due = await self.fire_due()
+        return 0 if fired >= self.batch_size else self.seconds_to_sleep(next_due)
