@@ -47,6 +47,12 @@ def up(args: argparse.Namespace) -> int:
     # Local runs are development mode unless the caller says otherwise (and brings real secrets):
     # public development secrets and the sandbox channel, which shows every message sent.
     development_mode = os.environ.setdefault("BOOKFLOW_DEVELOPMENT", "1") not in ("0", "false", "")
+    ports = {name: args.base_port + i for i, name in enumerate(SERVICES)}
+    ports[CONSOLE] = args.base_port - 1  # the console just below the services: 8100 by default
+    taken = [f"port {port} for {name} is taken" for name, port in ports.items() if not infra.port_is_free(port)]
+    if taken:  # said before the broker and database start, which take a while and would only stop again
+        print(f"bookflow up: {'; '.join(taken)}; stop what uses it or choose other ports (--base-port)", file=sys.stderr)
+        return 1
     try:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             kafka = infra.Kafka(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "KAFKA_BOOTSTRAP_SERVERS")
@@ -59,8 +65,6 @@ def up(args: argparse.Namespace) -> int:
         else:
             postgres = infra.start_embedded_postgres(STATE / "pgdata")
             started.append(postgres)
-        ports = {name: args.base_port + i for i, name in enumerate(SERVICES)}
-        ports[CONSOLE] = args.base_port - 1  # the console just below the services: 8100 by default
         stack = Stack(kafka, postgres, STATE / "logs", ports, database_urls=urls)
         print(f"broker:   {kafka.bootstrap_servers} ({kafka.origin})")
         print(f"database: {postgres.origin}")
