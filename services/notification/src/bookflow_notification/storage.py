@@ -315,7 +315,14 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Me
         _select_messages().where(messages.c.status == "queued", messages.c.not_before <= now)
         .order_by(messages.c.not_before).limit(limit).with_for_update(skip_locked=True)
     )
-    return [_message(row) for row in await session.execute(query)]
+    # A burst queues tens of thousands of messages faster than statistics follow: planned for the
+    # few queued rows ANALYZE last saw, the claim read every queued row and sorted them (15–37 ms
+    # a claim at 20,000 queued). Without bitmap scans the plan is the ordered walk of the partial
+    # index `messages_due`, which stops after `limit` rows whatever the estimate.
+    await session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+    rows = await session.execute(query)
+    await session.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
+    return [_message(row) for row in rows]
 
 
 async def expired_leases(session: AsyncSession, now: datetime, limit: int = 500) -> list[Message]:
