@@ -39,9 +39,11 @@ OPERATOR = {"Authorization": f"Bearer {development.OPERATOR_TOKEN}"}
 
 def daytime_zone() -> str:
     """A zone where it is now early afternoon, so a tenant's quiet hours (X7) never hold a test's
-    messages, whatever hour the suite runs."""
+    messages, whatever hour the suite runs. Its date is always the UTC date (an offset from -9 to
+    +14 h), so a test may take a UTC date for the tenant's day at any hour: at 00:30 UTC early
+    afternoon is at UTC+14, not at UTC-10, whose afternoon is still yesterday."""
     hours_ahead = (14 - datetime.now(UTC).hour) % 24
-    hours_ahead = hours_ahead - 24 if hours_ahead > 12 else hours_ahead  # Etc/GMT spans -12..+14
+    hours_ahead = hours_ahead - 24 if hours_ahead > 14 else hours_ahead  # Etc/GMT spans -12..+14
     return "Etc/GMT" + (f"{-hours_ahead:+d}" if hours_ahead else "")
 
 
