@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,8 @@ PEERS = {
 
 
 CLAIM_LATENESS: list[float] = []  # bookflow only: fired_at - due_at, to tell claiming from delivery
+RELAY_DELAY: list[float] = []  # bookflow only: record timestamp (the relay's append) - fired_at
+DELIVERY_DELAY: list[float] = []  # bookflow only: arrival here - record timestamp (produce, broker, fetch)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Result:
     missing: int = 0
     note: str = ""
     filler_rate: float | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # share of one core from the first instant to the last arrival
 
     def pct(self, q: float) -> float:
         if not self.lateness_ms:
@@ -77,28 +81,65 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         await admin.close()
 
 
-def parse(value: bytes) -> tuple[int, float]:
-    """(timer id, due epoch) from a peer's message or from bookflow's `reminder.due` envelope."""
+def parse(value: bytes, timestamp_ms: int | None = None, received: float | None = None) -> tuple[int, float]:
+    """(timer id, due epoch) from a peer's message or from bookflow's `reminder.due` envelope.
+
+    For bookflow it also splits the lateness in three: claimed (the firing's `fired_at` minus the
+    instant), relayed (the record's timestamp, which the relay's producer stamps as it appends the
+    record to a batch, minus `fired_at`: the commit, NOTIFY and the relay's read) and delivered
+    (arrival here minus the record's timestamp: the producer, the broker and this fetch)."""
     body = json.loads(value)
     if "payload" in body and "event_id" in body:
         from datetime import datetime
 
         inner = body["payload"]
         due = datetime.fromisoformat(inner["due_at"]).timestamp()
-        CLAIM_LATENESS.append((datetime.fromisoformat(inner["fired_at"]).timestamp() - due) * 1000)
+        fired = datetime.fromisoformat(inner["fired_at"]).timestamp()
+        CLAIM_LATENESS.append((fired - due) * 1000)
+        if timestamp_ms is not None and received is not None:
+            RELAY_DELAY.append(timestamp_ms - fired * 1000)
+            DELIVERY_DELAY.append((received * 1000) - timestamp_ms)
         return int(inner["payload"]["id"]), due
     return int(body["id"]), float(body["due"])
 
 
-async def measure(bootstrap: str, topic: str, expected: int, proc: subprocess.Popen, timeout: float) -> tuple[dict[int, tuple[float, float]], int, float]:
-    """Read the topic until every timer arrived or `timeout` passed; sample the peer's memory."""
+def postmaster_pid() -> int | None:
+    """The PostgreSQL server's main process (its backends are children): counted with the CPU."""
+    for proc in psutil.process_iter(["name", "ppid"]):
+        try:
+            if proc.info["name"] == "postgres" and psutil.Process(proc.info["ppid"]).name() != "postgres":
+                return proc.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+def tree_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    try:
+        root = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [root, *(root.children(recursive=True) if children else ())])
+    except psutil.Error:
+        return 0.0
+
+
+async def measure(bootstrap: str, topic: str, expected: int, proc: subprocess.Popen, timeout: float,
+                  started: float, others: dict[str, int]) -> tuple[dict[int, tuple[float, float]], int, float, dict[str, float]]:
+    """Read the topic until every timer arrived or `timeout` passed; sample the peer's memory,
+    and its CPU and that of `others` (name: pid) from the first instant to the last arrival."""
+    pids = {"peer": proc.pid, **others}
+
+    def cpu_now() -> dict[str, float]:  # the harness alone: the peer and the broker are its children
+        return {**{name: tree_cpu(pid) for name, pid in pids.items()}, "harness": tree_cpu(os.getpid(), children=False)}
+
+    cpu_at_start: tuple[float, dict[str, float]] | None = None
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10)
     await consumer.start()
     parts = consumer.partitions_for_topic(topic) or set()
     consumer.assign([TopicPartition(topic, p) for p in parts])
     arrived: dict[int, tuple[float, float]] = {}
     duplicates = 0
-    peak = 0
+    peak, next_rss = 0, 0.0
     deadline = time.monotonic() + timeout
     try:
         while len(arrived) < expected and time.monotonic() < deadline:
@@ -106,15 +147,24 @@ async def measure(bootstrap: str, topic: str, expected: int, proc: subprocess.Po
             now = time.time()
             for records in batch.values():
                 for r in records:
-                    timer_id, due = parse(r.value)
+                    timer_id, due = parse(r.value, r.timestamp, now)
                     if timer_id in arrived:
                         duplicates += 1
                     else:
                         arrived[timer_id] = (due, now)
-            peak = max(peak, tree_rss(proc.pid))
+            if now >= next_rss:  # a look at the process tree blocks this loop for 1-2 ms: not after every fetch
+                peak = max(peak, tree_rss(proc.pid))
+                next_rss = now + 0.1
+            if cpu_at_start is None and now >= started:
+                cpu_at_start = (now, cpu_now())
+        cpu_at_end = (time.time(), cpu_now())
     finally:
         await consumer.stop()
-    return arrived, duplicates, peak / 2**20
+    cpu = {}
+    if cpu_at_start is not None:
+        span = max(cpu_at_end[0] - cpu_at_start[0], 1e-3)
+        cpu = {name: (cpu_at_end[1][name] - cpu_at_start[1][name]) / span for name in cpu_at_end[1]}
+    return arrived, duplicates, peak / 2**20, cpu
 
 
 MAX_LOAD_SECONDS = 300  # a peer that cannot load its timers in five minutes is reported, not waited for
@@ -140,7 +190,8 @@ def tree_rss(pid: int) -> int:
         return 0
 
 
-async def run_one(peer: str, scenario: str, due: list[float], filler: int, lead: float, kafka: infra.Kafka, pg: infra.Postgres) -> Result:
+async def run_one(peer: str, scenario: str, due: list[float], filler: int, lead: float, kafka: infra.Kafka, pg: infra.Postgres,
+                  broker_pid: int | None = None) -> Result:
     db = f"bench_{peer}_{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(pg.create_database, db, fresh=True)
     dsn = pg.url(db, "postgresql")
@@ -163,8 +214,9 @@ async def run_one(peer: str, scenario: str, due: list[float], filler: int, lead:
             return result
         span = max(due) if due else 0
         started = json.loads(ready_file.read_text())["start_epoch"]
-        arrived, result.duplicates, result.peak_rss_mb = await measure(
-            kafka.bootstrap_servers, topic, len(due), proc, timeout=max(0.0, started - time.time()) + span + MAX_FIRING_SECONDS
+        arrived, result.duplicates, result.peak_rss_mb, result.cpu = await measure(
+            kafka.bootstrap_servers, topic, len(due), proc, timeout=max(0.0, started - time.time()) + span + MAX_FIRING_SECONDS,
+            started=started, others={name: pid for name, pid in (("broker", broker_pid), ("postgres", postmaster_pid())) if pid},
         )
     finally:
         proc.terminate()
@@ -195,7 +247,7 @@ def scenarios(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
     out = [("burst", [0.0] * args.burst, 10_000), ("steady", steady, 10_000)]
     if args.million:
         out.insert(1, ("burst-1M", [0.0] * args.burst, 1_000_000))
-    return out
+    return [scenario for scenario in out if not args.scenarios or scenario[0] in args.scenarios]
 
 
 async def main(args: argparse.Namespace) -> list[Result]:
@@ -213,7 +265,8 @@ async def main(args: argparse.Namespace) -> list[Result]:
             kafka = infra.start_tansu()  # a fresh, empty broker: fetch cost grows with history
             try:
                 await ensure_topics(kafka.bootstrap_servers, topics.ALL, partitions=4)
-                result = await run_one(peer, name, due, filler, args.lead, kafka, pg)
+                broker_pid = int(m.group(1)) if (m := re.search(r"pid (\d+)", kafka.origin)) else None
+                result = await run_one(peer, name, due, filler, args.lead, kafka, pg, broker_pid)
             finally:
                 kafka.stop()
             results.append(result)
@@ -223,9 +276,16 @@ async def main(args: argparse.Namespace) -> list[Result]:
                 c = sorted(CLAIM_LATENESS)
                 print(f"{'':>13} claimed late p50 {c[len(c) // 2]:.1f} ms p99 {c[int(len(c) * 0.99)]:.1f} ms", flush=True)
                 CLAIM_LATENESS.clear()
+                for label, hop in (("claimed → relayed", RELAY_DELAY), ("relayed → arrived", DELIVERY_DELAY)):
+                    if hop:
+                        h = sorted(hop)
+                        print(f"{'':>13} {label} p50 {h[len(h) // 2]:.1f} ms p99 {h[int(len(h) * 0.99)]:.1f} ms", flush=True)
+                    hop.clear()
             print(f"{peer:>13} {name:<9} fired/s {result.fired_per_s:9.0f}  p50 {result.pct(0.5):8.1f} ms  "
                   f"p99 {result.pct(0.99):8.1f} ms  max {max(result.lateness_ms, default=float('nan')):8.1f} ms  "
                   f"peak RSS {result.peak_rss_mb:6.1f} MB  dup {result.duplicates} {result.note}", flush=True)
+            if result.cpu:
+                print(f"{'':>13} CPU (share of a core) " + ", ".join(f"{k} {v:.0%}" for k, v in result.cpu.items()), flush=True)
     return results
 
 
@@ -258,6 +318,7 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--lead", type=float, default=15)
     p.add_argument("--no-million", dest="million", action="store_false")
+    p.add_argument("--scenarios", type=lambda s: s.split(","), default=None, help="only these (burst,burst-1M,steady)")
     p.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
     a = p.parse_args()
     if a.quick:
