@@ -1,7 +1,7 @@
 """Found by the fault campaign (issue 9.1): a withdrawal must stop a message however it meets the
 dispatcher. One that comes while the provider is failing the message's send (a withdrawal recalls
-no message being handed over) stops its retry; a withdrawal still queued behind the requests the
-requests consumer has read holds every message it could stop; and the answers of a send are
+no message being handed over) stops its retry; a withdrawal not yet read by the withdrawals
+consumer holds every message it could stop; and the answers of a send are
 recorded through a database outage, not lost to "outcome unknown"."""
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ async def test_a_withdrawal_that_comes_while_the_provider_fails_the_send_stops_t
     assert elks.to(number) == []
 
 
-async def test_no_message_that_a_withdrawal_could_stop_is_sent_while_the_requests_consumer_is_behind(
+async def test_no_message_that_a_withdrawal_could_stop_is_sent_while_the_withdrawals_consumer_is_behind(
         office, elks, database, service, settings, clock):
     """The withdrawal is published while the message waits to retry, and its handling is held up
     (a lock on the withdrawals table): the consumer is behind, the retry falls due meanwhile and
@@ -90,10 +90,10 @@ async def test_no_message_that_a_withdrawal_could_stop_is_sent_while_the_request
         await wait_until(lambda: _waiting_on_a_lock(database, "INSERT INTO withdrawals"), what="the withdrawal to wait for the lock")
 
         def behind() -> bool:
-            caught_up = runtime.caught_up_at("requests")
-            return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.requests_behind_seconds + 0.5)
+            caught_up = runtime.caught_up_at("withdrawals")
+            return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.withdrawals_behind_seconds + 0.5)
 
-        await wait_until(behind, timeout=15, what="the requests consumer to be behind")
+        await wait_until(behind, timeout=15, what="the withdrawals consumer to be behind")
         elks.answers.append(503)  # the retry falls due a moment later, with the withdrawal still queued
 
     elks.on_call = the_consumer_falls_behind
@@ -114,6 +114,49 @@ async def test_no_message_that_a_withdrawal_could_stop_is_sent_while_the_request
     message = await office.message_when(request.booking_id, lambda m: m["status"] == "withdrawn", "the message to be withdrawn")
     assert message["reason"] == "the booking was confirmed"
     assert elks.to(number) == []
+
+
+async def test_a_request_being_stored_holds_up_no_message_already_stored(office, elks, database, service, settings):
+    """The requests consumer is held up storing a request (a lock on the inbox), as in a burst it
+    is busy storing thousands, while a message already stored waits to retry. Withdrawals have a
+    consumer of their own, which passes requests over and is not behind: the retry goes out
+    meanwhile (with one consumer for both it waited for the burst to be stored)."""
+    runtime, _ = service
+    await office.announce()
+    await office.configure(sms_providers=[elks.account("+46766865004")], **NO_QUIET_HOURS)
+    first, second = office.new_phone(), office.new_phone()
+    request = await office.send(phone=first, regarding_version=1, publish=False)
+    held = await office.send(phone=second, regarding_version=1, publish=False)
+    lock = database.transaction()
+    locked: list[bool] = []
+
+    async def the_requests_consumer_falls_behind(form: dict) -> None:
+        if form.get("to") != first or locked:
+            return
+        await lock.start()
+        locked.append(True)
+        await database.execute("LOCK TABLE inbox IN EXCLUSIVE MODE")
+        await office.kafka.publish_envelope(envelope(held, office.id))
+        await wait_until(lambda: _waiting_on_a_lock(database, "INSERT INTO inbox"), what="the request to wait for the lock")
+
+        def behind() -> bool:
+            caught_up = runtime.caught_up_at("requests")
+            return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.withdrawals_behind_seconds + 0.5)
+
+        await wait_until(behind, timeout=15, what="the requests consumer to be behind")
+        elks.answers.append(503)  # the send fails and retries while the requests consumer is held up
+
+    elks.on_call = the_requests_consumer_falls_behind
+    try:
+        await office.kafka.publish_envelope(envelope(request, office.id))
+        await wait_until(lambda: elks.to(first), timeout=20, what="the retry to go out while the requests consumer is held up")
+        assert await office.log(held.booking_id) == [], "the held request was stored before the lock went"
+    finally:
+        elks.on_call = None
+        if locked:
+            await lock.commit()
+    await office.message_when(held.booking_id, lambda m: m["status"] in ("sent", "delivered"), "the held request to go out")
+    assert len(elks.to(first)) == len(elks.to(second)) == 1
 
 
 async def test_the_answer_of_a_send_is_recorded_through_a_database_outage(office, elks, database):

@@ -43,12 +43,16 @@ statements rather than a few per record; otherwise like `Handler`."""
 class Consumer:
     """One consumer group reading one topic; `handlers` maps message types to handlers, and
     `batch_handlers` to handlers that take consecutive messages of their type together.
-    Message types on the topic without a handler are not this consumer's business."""
+    Message types on the topic without a handler are not this consumer's business: a record
+    whose `event-type` header names one is passed over unread. `reports_undecodable=False` for a
+    second consumer of a topic whose first one dead-letters what cannot be read (one dead letter
+    a record, not two)."""
 
     name: str
     topic: str
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
     batch_handlers: Mapping[type[Message], BatchHandler] = field(default_factory=dict)
+    reports_undecodable: bool = True
 
     def handler_for(self, message_type: str) -> tuple[Handler | BatchHandler, bool] | None:
         """The handler for a message type, and whether it takes a batch."""
@@ -107,10 +111,14 @@ class Delivery:
 
     async def _decode(self, record: ConsumerRecord) -> _Work | None:
         """The record as work, or None: dead-lettered if malformed, skipped if not ours."""
+        declared = _declared_type(record)
+        if declared is not None and self.consumer.handler_for(declared) is None:
+            return None  # not ours, and not worth decoding (a topic's other consumer reads it)
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
+            if self.consumer.reports_undecodable:
+                await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
             return None
         found = self.consumer.handler_for(envelope.type)
         if found is None:
@@ -204,6 +212,14 @@ class Delivery:
             except KafkaError as exc:
                 _log.warning("%s: cannot dead-letter yet, retrying in %.1f s: %r", self.label, backoff.next, exc)
                 await backoff.pause()
+
+
+def _declared_type(record: ConsumerRecord) -> str | None:
+    """The message type the record's `event-type` header names, if it has one."""
+    for key, value in record.headers or ():
+        if key == "event-type":
+            return value.decode(errors="replace")
+    return None
 
 
 def _runs(items: list[_Work]) -> list[list[_Work]]:

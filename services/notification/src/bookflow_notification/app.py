@@ -25,7 +25,7 @@ def create_app(settings: NotificationSettings, *, clock: Callable[[], datetime] 
     for consumer in consumers.consumers(settings):
         runtime.consume(consumer)
     dispatcher = Dispatcher(runtime.db, settings, clock=clock, tenants_caught_up=lambda: runtime.caught_up_at(consumers.TENANTS),
-                            requests_caught_up=lambda: runtime.caught_up_at(consumers.REQUESTS))
+                            withdrawals_caught_up=lambda: runtime.caught_up_at(consumers.WITHDRAWALS))
     runtime.background(dispatcher.run)
     routers = [api.router, webhooks.router, *([sandbox.router] if settings.sandbox_enabled else [])]
     return runtime.http_app(routers)

@@ -69,8 +69,8 @@ class Claiming:
 
     async def claim(self, session: AsyncSession, now: datetime, *, withdrawable: bool = True) -> tuple[int, list[Job]]:
         """Claim up to a batch of due messages: (how many were decided, the jobs to send).
-        `withdrawable=False`: a message a withdrawal could stop stays queued (the requests
-        consumer is behind, and its withdrawal may be waiting behind the requests); it is still
+        `withdrawable=False`: a message a withdrawal could stop stays queued (the withdrawals
+        consumer is behind, and its withdrawal may be on the topic, not yet read); it is still
         withdrawn, or set waiting for its tenant, as it would be."""
         due = await storage.claim_due(session, now, self.settings.dispatch_batch_size)
         if not due:

@@ -1,6 +1,11 @@
-"""Where messages enter: notification requests and their withdrawals (one consumer, so that a
-withdrawal is handled after the requests before it on its partition), and the tenant and customer
-facts the service keeps."""
+"""Where messages enter: notification requests, their withdrawals, and the tenant and customer
+facts the service keeps.
+
+Requests and withdrawals share a topic and are read by two consumers. The withdrawals consumer
+passes requests over unread, so it stays caught up while a burst of requests is being stored, and
+the dispatcher holds what a withdrawal could stop only while *it* is behind (upkeep.py). A
+withdrawal handled before the request it stops is remembered: the request is stored withdrawn,
+or withdrawn when it is claimed."""
 from functools import partial
 
 from bookflow_contracts import CustomerUpdated, SendNotification, TenantUpdated, WithdrawNotifications, topics
@@ -10,11 +15,13 @@ from bookflow_runtime.consumer import Consumer
 
 TENANTS = "tenants"
 REQUESTS = "requests"
+WITHDRAWALS = "withdrawals"
 
 
 def consumers(settings: NotificationSettings) -> tuple[Consumer, ...]:
     return (
-        Consumer(name=REQUESTS, topic=topics.NOTIFICATION_REQUESTS, batch_handlers={SendNotification: handlers.accept_requests},
+        Consumer(name=REQUESTS, topic=topics.NOTIFICATION_REQUESTS, batch_handlers={SendNotification: handlers.accept_requests}),
+        Consumer(name=WITHDRAWALS, topic=topics.NOTIFICATION_REQUESTS, reports_undecodable=False,
                  handlers={WithdrawNotifications: partial(handlers.withdraw_requests, service=settings)}),
         Consumer(name=TENANTS, topic=topics.TENANT_UPDATED,
                  handlers={TenantUpdated: partial(handlers.keep_tenant, letters_root=settings.letters_dir)}),

@@ -8,9 +8,9 @@ Each round has three steps, so that no database transaction stays open while a p
    provider, next channel, failed) with its status event in the outbox.
 Between rounds, upkeep.py deals with expired leases and messages waiting for their tenant.
 
-Nothing a withdrawal could stop (a message with `regarding`) is claimed while the requests
-consumer is behind: the withdrawal may be queued behind the requests it has read (upkeep.py,
-`requests_behind`). A message withdrawn while it was `sending` is withdrawn at its next claim.
+Nothing a withdrawal could stop (a message with `regarding`) is claimed while the withdrawals
+consumer is behind: its withdrawal may be on the topic, not yet read (upkeep.py,
+`withdrawals_behind`; consumers.py on why withdrawals have a consumer of their own). A message withdrawn while it was `sending` is withdrawn at its next claim.
 
 Step 3 is retried through a database outage: the answers are known and are recorded as they
 were. A stop (cancellation) during step 2 records what was answered, and marks the calls still
@@ -47,7 +47,7 @@ _log = logging.getLogger(__name__)
 class Dispatcher:
     def __init__(self, db: Database, settings: NotificationSettings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  tenants_caught_up: Callable[[], datetime | None] = lambda: None,
-                 requests_caught_up: Callable[[], datetime | None] = lambda: None) -> None:
+                 withdrawals_caught_up: Callable[[], datetime | None] = lambda: None) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -56,7 +56,7 @@ class Dispatcher:
             timedelta(seconds=settings.retry_window_seconds) if settings.retry_window_seconds else None,
         )
         self.claiming = Claiming(settings)
-        self.upkeep = Upkeep(settings, tenants_caught_up, requests_caught_up)
+        self.upkeep = Upkeep(settings, tenants_caught_up, withdrawals_caught_up)
         self.sender: Sender | None = None
         self._holding: str | None = None  # why messages that can be withdrawn are held, as last logged
 
@@ -82,7 +82,7 @@ class Dispatcher:
         now = self.clock()
         async with self.db.transaction() as session:
             await self.upkeep.run(session, now)
-            behind = await self.upkeep.requests_behind(session)
+            behind = await self.upkeep.withdrawals_behind(session)
             self._note_holding(behind)
             due, jobs = await self.claiming.claim(session, now, withdrawable=behind is None)
         if not jobs:
@@ -96,7 +96,7 @@ class Dispatcher:
             if behind:
                 _log.info("messages that can be withdrawn are held: %s", behind)
             else:
-                _log.info("the requests consumers have caught up: messages that can be withdrawn go out again")
+                _log.info("the withdrawals consumers have caught up: messages that can be withdrawn go out again")
         self._holding = behind
 
     async def _send(self, jobs: list[Job], now: datetime) -> list[Accepted | SendFailed | None]:

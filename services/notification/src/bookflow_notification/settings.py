@@ -46,10 +46,10 @@ class NotificationSettings(ServiceSettings):
         5.0, ge=0, description="A request for a tenant this service has never heard of waits for `tenant.updated`; once the "
         "tenants consumer has read everything published this long after the request, the tenant does not exist.",
     )
-    requests_behind_seconds: float = Field(
-        2.0, gt=0, description="The requests consumer counts as behind when it last had read everything longer ago than this "
+    withdrawals_behind_seconds: float = Field(
+        2.0, gt=0, description="The withdrawals consumer counts as behind when it last had read everything longer ago than this "
         "(an idle consumer notes it about every half second); while it is behind, nothing a withdrawal could stop is sent, "
-        "since the withdrawal may be queued behind the requests it has read.",
+        "since its withdrawal may be on the topic, not yet read.",
     )
     sending_lease_seconds: float = Field(
         120.0, gt=0, description="A message still `sending` this long after its claim was left by a stopped process."

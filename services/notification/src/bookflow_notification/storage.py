@@ -190,7 +190,7 @@ consumer_progress = sa.Table(
     sa.Column("process_id", sa.Text, primary_key=True),
     sa.Column("caught_up_at", _tz),  # of its tenants consumer
     sa.Column("seen_at", _tz, nullable=False),
-    sa.Column("requests_caught_up_at", _tz),
+    sa.Column("withdrawals_caught_up_at", _tz),
 )
 
 
@@ -525,20 +525,20 @@ async def tenant_of_number(session: AsyncSession, number: str) -> str | None:
 
 
 async def note_progress(session: AsyncSession, process_id: str, caught_up_at: datetime | None,
-                        requests_caught_up_at: datetime | None = None) -> None:
+                        withdrawals_caught_up_at: datetime | None = None) -> None:
     """This process is alive, its tenants consumer had read all it holds at `caught_up_at`, and
-    its requests consumer at `requests_caught_up_at`."""
-    values = {"caught_up_at": caught_up_at, "requests_caught_up_at": requests_caught_up_at, "seen_at": sa.func.now()}
+    its withdrawals consumer at `withdrawals_caught_up_at`."""
+    values = {"caught_up_at": caught_up_at, "withdrawals_caught_up_at": withdrawals_caught_up_at, "seen_at": sa.func.now()}
     stmt = pg.insert(consumer_progress).values(process_id=process_id, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=[consumer_progress.c.process_id], set_=values))
 
 
-async def others_requests_caught_up_at(session: AsyncSession, process_id: str, alive: timedelta) -> tuple[bool, datetime | None]:
-    """Whether the requests consumers of every other process seen within `alive` have caught up
+async def others_withdrawals_caught_up_at(session: AsyncSession, process_id: str, alive: timedelta) -> tuple[bool, datetime | None]:
+    """Whether the withdrawals consumers of every other process seen within `alive` have caught up
     once, and the earliest of their marks (None when there is no other process)."""
     row = (await session.execute(
-        sa.select(sa.func.min(consumer_progress.c.requests_caught_up_at),
-                  sa.func.count().filter(consumer_progress.c.requests_caught_up_at.is_(None)))
+        sa.select(sa.func.min(consumer_progress.c.withdrawals_caught_up_at),
+                  sa.func.count().filter(consumer_progress.c.withdrawals_caught_up_at.is_(None)))
         .where(consumer_progress.c.seen_at >= sa.func.now() - alive, consumer_progress.c.process_id != process_id)
     )).one()
     return not row[1], row[0]

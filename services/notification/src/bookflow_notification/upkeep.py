@@ -45,10 +45,10 @@ def progress_alive(settings: NotificationSettings) -> timedelta:
 
 class Upkeep:
     def __init__(self, settings: NotificationSettings, tenants_caught_up: Callable[[], datetime | None],
-                 requests_caught_up: Callable[[], datetime | None] = lambda: None) -> None:
+                 withdrawals_caught_up: Callable[[], datetime | None] = lambda: None) -> None:
         self.settings = settings
         self.tenants_caught_up = tenants_caught_up  # when this process's tenants consumer last had read all it holds
-        self.requests_caught_up = requests_caught_up  # the same for its requests consumer
+        self.withdrawals_caught_up = withdrawals_caught_up  # the same for its withdrawals consumer
         self.process_id = str(uuid.uuid4())
         self._every = timedelta(seconds=settings.dispatch_poll_seconds)
         self._last = self._last_leases = self._last_forget = datetime.min.replace(tzinfo=UTC)
@@ -59,7 +59,7 @@ class Upkeep:
         if real_now - self._last < self._every:
             return
         self._last = real_now
-        await storage.note_progress(session, self.process_id, self.tenants_caught_up(), self.requests_caught_up())
+        await storage.note_progress(session, self.process_id, self.tenants_caught_up(), self.withdrawals_caught_up())
         if now - self._last_leases >= LEASE_CHECK or now < self._last_leases:
             self._last_leases = now
             await self._give_up_expired_leases(session, now)
@@ -70,22 +70,22 @@ class Upkeep:
             await storage.forget_tokens(session, "mailgun", real_now - timedelta(hours=1))
             await storage.forget_processes(session, real_now - timedelta(hours=1))
 
-    async def requests_behind(self, session: AsyncSession) -> str | None:
-        """Why the requests consumers are behind (a withdrawal may be queued behind the requests
-        they have read), or None: this process's has read everything within
-        `requests_behind_seconds`, and every other live process's had, as they last noted."""
+    async def withdrawals_behind(self, session: AsyncSession) -> str | None:
+        """Why the withdrawals consumers are behind (a withdrawal may be on the topic, not yet
+        read), or None: this process's has read everything within
+        `withdrawals_behind_seconds`, and every other live process's had, as they last noted."""
         real_now = datetime.now(UTC)
-        allowed = timedelta(seconds=self.settings.requests_behind_seconds)
-        own = self.requests_caught_up()
+        allowed = timedelta(seconds=self.settings.withdrawals_behind_seconds)
+        own = self.withdrawals_caught_up()
         if own is None:
-            return "this process's requests consumer has not read its partitions to the end yet"
+            return "this process's withdrawals consumer has not read its partitions to the end yet"
         if real_now - own > allowed:
-            return f"this process's requests consumer is {(real_now - own).total_seconds():.1f} s behind"
-        caught_up, earliest = await storage.others_requests_caught_up_at(session, self.process_id, progress_alive(self.settings))
+            return f"this process's withdrawals consumer is {(real_now - own).total_seconds():.1f} s behind"
+        caught_up, earliest = await storage.others_withdrawals_caught_up_at(session, self.process_id, progress_alive(self.settings))
         if not caught_up:
-            return "another process's requests consumer has not read its partitions to the end yet"
+            return "another process's withdrawals consumer has not read its partitions to the end yet"
         if earliest is not None and real_now - earliest > allowed + self._every:  # they note it once per poll
-            return f"another process's requests consumer is {(real_now - earliest).total_seconds():.1f} s behind"
+            return f"another process's withdrawals consumer is {(real_now - earliest).total_seconds():.1f} s behind"
         return None
 
     async def _give_up_expired_leases(self, session: AsyncSession, now: datetime) -> None:
