@@ -27,6 +27,10 @@ class Wakeup:
         """Wake the waiter (extra arguments are ignored, so it can be any callback)."""
         self._event.set()
 
+    def clear(self) -> None:
+        """Forget a signal sent so far (the waiter is about to look at everything it announced)."""
+        self._event.clear()
+
     async def rest(self, seconds: float) -> None:
         """Wait until woken or until `seconds` pass; either way the signal is used up."""
         if seconds > 0 and not self._event.is_set():
