@@ -46,6 +46,7 @@ PEERS = {
 
 
 CLAIM_LATENESS: list[float] = []  # bookflow only: fired_at - due_at, to tell claiming from delivery
+HOPS: list[tuple[float, float, float, float]] = []  # bookflow only: (due, fired, record timestamp, arrival) epochs, for --dump
 RELAY_DELAY: list[float] = []  # bookflow only: record timestamp (the relay's append) - fired_at
 DELIVERY_DELAY: list[float] = []  # bookflow only: arrival here - record timestamp (produce, broker, fetch)
 
@@ -97,6 +98,7 @@ def parse(value: bytes, timestamp_ms: int | None = None, received: float | None 
         fired = datetime.fromisoformat(inner["fired_at"]).timestamp()
         CLAIM_LATENESS.append((fired - due) * 1000)
         if timestamp_ms is not None and received is not None:
+            HOPS.append((due, fired, timestamp_ms / 1000, received))
             RELAY_DELAY.append(timestamp_ms - fired * 1000)
             DELIVERY_DELAY.append((received * 1000) - timestamp_ms)
         return int(inner["payload"]["id"]), due
@@ -272,6 +274,11 @@ async def main(args: argparse.Namespace) -> list[Result]:
             results.append(result)
             if result.filler_rate and filler <= 100_000:
                 filler_rates[peer] = result.filler_rate
+            if args.dump and HOPS:
+                with open(f"{args.dump}-{peer}-{name}.csv", "w") as f:
+                    f.write("due,fired,record_timestamp,arrived\n")
+                    f.writelines(f"{d:.6f},{fi:.6f},{ts:.6f},{a:.6f}\n" for d, fi, ts, a in HOPS)
+            HOPS.clear()
             if CLAIM_LATENESS:
                 c = sorted(CLAIM_LATENESS)
                 print(f"{'':>13} claimed late p50 {c[len(c) // 2]:.1f} ms p99 {c[int(len(c) * 0.99)]:.1f} ms", flush=True)
@@ -318,6 +325,7 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--lead", type=float, default=15)
     p.add_argument("--no-million", dest="million", action="store_false")
+    p.add_argument("--dump", metavar="PREFIX", help="write each bookflow timer's instants to PREFIX-<peer>-<scenario>.csv")
     p.add_argument("--scenarios", type=lambda s: s.split(","), default=None, help="only these (burst,burst-1M,steady)")
     p.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
     a = p.parse_args()
