@@ -154,7 +154,7 @@ class Claiming:
         chosen = {"channel": route.channel, "recipient": route.to, "channel_index": route.index}
 
         def routed() -> Message:
-            return dataclasses.replace(message, **chosen)
+            return message._replace(**chosen)
 
         if route.channel == "sms" and tenant.zone:
             until = domain.quiet_until(now, tenant.zone, tenant.settings.quiet_hours_start, tenant.settings.quiet_hours_end)
@@ -195,8 +195,8 @@ class Claiming:
             sms = {"sender": account.sender, "provider": account.provider, "segments": size.segments, "encoding": size.encoding,
                    "price_per_segment": s.sms_price_per_segment, "currency": s.currency,
                    "payer": s.payer_by_template.get(message.template_key, s.payer)}
-        claimed = dataclasses.replace(
-            message, **chosen, status="sending", subject=rendered.subject, body=rendered.body, language=language,
+        claimed = message._replace(
+            **chosen, status="sending", subject=rendered.subject, body=rendered.body, language=language,
             **(sms or dict.fromkeys(("sender", "provider", "segments", "encoding", "price_per_segment", "currency", "payer"))),
         )
         outgoing = Outgoing(

@@ -38,9 +38,9 @@ is a mistake that would otherwise become a message of that size."""
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")  # PostgreSQL stores no NUL; a lone surrogate is no text
 
 
-def _refusal(request: SendNotification) -> str | None:
-    """Why a request cannot be kept, or None: too large, or text the database cannot store."""
-    data = json.dumps(request.data)  # NUL and surrogates come out escaped: \u0000, \ud800
+def _refusal(request: SendNotification, data: str) -> str | None:
+    """Why a request cannot be kept, or None: too large, or text the database cannot store.
+    `data` is the request's data as JSON (NUL and surrogates come out escaped: \u0000, \ud800)."""
     if len(data) > MAX_DATA_BYTES:
         return f"the request's data takes {len(data):,} bytes as JSON, more than the {MAX_DATA_BYTES:,} a request may carry"
     c = request.customer
@@ -70,8 +70,9 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
     A tenant's second request with the same idempotency key changes nothing. A request for
     something already withdrawn (it came again, or by another partition than the withdrawal)
     is kept withdrawn. A request that is too large or holds a NUL is refused (dead-lettered)."""
-    for request, envelope in requests:
-        refusal = _refusal(request)
+    data = [json.dumps(request.data) for request, _ in requests]  # checked here, stored as it is
+    for (request, _), text in zip(requests, data, strict=True):
+        refusal = _refusal(request, text)
         if refusal:
             raise Undeliverable("invalid", f"{request.idempotency_key}: {refusal}")
     withdrawn = await storage.withdrawals_of(session, {(e.tenant_id, r.regarding) for r, e in requests if r.regarding})
@@ -82,7 +83,7 @@ async def accept_requests(session: AsyncSession, requests: list[tuple[SendNotifi
             new.append(_new_message(request, envelope, "withdrawn", earlier.reason))  # type: ignore[union-attr]
         else:
             new.append(_new_message(request, envelope, "queued", None))
-    stored = await storage.add_messages(session, new)
+    stored = await storage.add_messages(session, new, data)
     now = datetime.now(UTC)
     for message in new:
         if message.id in stored and message.status != "withdrawn":

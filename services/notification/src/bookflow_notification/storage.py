@@ -196,7 +196,7 @@ consumer_progress = sa.Table(
 
 # --- messages --------------------------------------------------------------------------------
 
-MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Message))
+MESSAGE_FIELDS = Message._fields
 _MESSAGE_COLUMNS = [messages.c[name] for name in MESSAGE_FIELDS]
 _CUSTOMER = MESSAGE_FIELDS.index("customer")
 
@@ -204,7 +204,7 @@ _CUSTOMER = MESSAGE_FIELDS.index("customer")
 def _message(row: Sequence[Any]) -> Message:
     values = list(row)
     values[_CUSTOMER] = CustomerSnapshot.model_validate(values[_CUSTOMER])
-    return Message(*values)
+    return Message._make(values)
 
 
 def _select_messages() -> sa.Select:
@@ -232,16 +232,18 @@ _AS_JSON = {
 }
 
 
-async def add_messages(session: AsyncSession, new: list[Message]) -> set[uuid.UUID]:
+async def add_messages(session: AsyncSession, new: list[Message], data: list[str] | None = None) -> set[uuid.UUID]:
     """Store new messages; the ids of those stored. A message whose tenant already has one with
-    its idempotency key is not stored."""
+    its idempotency key is not stored. `data`: the messages' data as JSON, if the caller has it."""
     if not new:
         return set()
     columns = list(zip(*map(_NEW_MESSAGE_VALUES, new), strict=True))  # one pass over the messages, then one list per column
     arrays = {
         column: [_AS_JSON[column](m) for m in new] if column in _AS_JSON else list(values)
-        for column, values in zip(_NEW_MESSAGE_COLUMNS, columns, strict=True)
+        for column, values in zip(_NEW_MESSAGE_COLUMNS, columns, strict=True) if column != "data" or data is None
     }
+    if data is not None:
+        arrays["data"] = data
     return {row.id for row in await session.execute(_ADD_MESSAGES, arrays)}
 
 
