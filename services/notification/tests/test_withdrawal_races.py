@@ -37,6 +37,22 @@ async def _waiting_on_a_lock(database, query_start: str) -> int | None:
         "AND query LIKE $1 LIMIT 1", f"{query_start}%")
 
 
+async def _hold_up(database, lock, table: str, publish, runtime, consumer: str, settings) -> None:  # noqa: ANN001
+    """Hold a consumer up: lock `table` (in `lock`, a transaction of the test's connection), have
+    `publish` put on the topic what the consumer then waits to insert there, and wait until the
+    consumer counts as behind."""
+    await lock.start()
+    await database.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+    await publish()
+    await wait_until(lambda: _waiting_on_a_lock(database, f"INSERT INTO {table}"), what=f"the {consumer} consumer to wait for the lock")
+
+    def behind() -> bool:
+        caught_up = runtime.caught_up_at(consumer)
+        return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.withdrawals_behind_seconds + 0.5)
+
+    await wait_until(behind, timeout=15, what=f"the {consumer} consumer to be behind")
+
+
 async def test_a_withdrawal_that_comes_while_the_provider_fails_the_send_stops_the_retry(office, elks, database):
     await office.announce()
     await office.configure(sms_providers=[elks.account("+46766865001")], **NO_QUIET_HOURS)
@@ -83,17 +99,10 @@ async def test_no_message_that_a_withdrawal_could_stop_is_sent_while_the_withdra
     async def the_consumer_falls_behind(form: dict) -> None:
         if form.get("to") != number or locked:
             return
-        await lock.start()
         locked.append(True)
-        await database.execute("LOCK TABLE withdrawals IN EXCLUSIVE MODE")
-        await office.kafka.publish_envelope(envelope(withdrawal(request.booking_id, before_version=2), office.id))
-        await wait_until(lambda: _waiting_on_a_lock(database, "INSERT INTO withdrawals"), what="the withdrawal to wait for the lock")
-
-        def behind() -> bool:
-            caught_up = runtime.caught_up_at("withdrawals")
-            return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.withdrawals_behind_seconds + 0.5)
-
-        await wait_until(behind, timeout=15, what="the withdrawals consumer to be behind")
+        await _hold_up(database, lock, "withdrawals",
+                       lambda: office.kafka.publish_envelope(envelope(withdrawal(request.booking_id, before_version=2), office.id)),
+                       runtime, "withdrawals", settings)
         elks.answers.append(503)  # the retry falls due a moment later, with the withdrawal still queued
 
     elks.on_call = the_consumer_falls_behind
@@ -133,17 +142,9 @@ async def test_a_request_being_stored_holds_up_no_message_already_stored(office,
     async def the_requests_consumer_falls_behind(form: dict) -> None:
         if form.get("to") != first or locked:
             return
-        await lock.start()
         locked.append(True)
-        await database.execute("LOCK TABLE inbox IN EXCLUSIVE MODE")
-        await office.kafka.publish_envelope(envelope(held, office.id))
-        await wait_until(lambda: _waiting_on_a_lock(database, "INSERT INTO inbox"), what="the request to wait for the lock")
-
-        def behind() -> bool:
-            caught_up = runtime.caught_up_at("requests")
-            return caught_up is not None and datetime.now(UTC) - caught_up > timedelta(seconds=settings.withdrawals_behind_seconds + 0.5)
-
-        await wait_until(behind, timeout=15, what="the requests consumer to be behind")
+        await _hold_up(database, lock, "inbox", lambda: office.kafka.publish_envelope(envelope(held, office.id)),
+                       runtime, "requests", settings)
         elks.answers.append(503)  # the send fails and retries while the requests consumer is held up
 
     elks.on_call = the_requests_consumer_falls_behind

@@ -10,7 +10,8 @@ Between rounds, upkeep.py deals with expired leases and messages waiting for the
 
 Nothing a withdrawal could stop (a message with `regarding`) is claimed while the withdrawals
 consumer is behind: its withdrawal may be on the topic, not yet read (upkeep.py,
-`withdrawals_behind`; consumers.py on why withdrawals have a consumer of their own). A message withdrawn while it was `sending` is withdrawn at its next claim.
+`withdrawals_behind`; consumers.py on why withdrawals have a consumer of their own). A message
+withdrawn while it was `sending` is withdrawn at its next claim.
 
 Step 3 is retried through a database outage: the answers are known and are recorded as they
 were. A stop (cancellation) during step 2 records what was answered, and marks the calls still
