@@ -39,6 +39,15 @@ async def pending(service: ServiceProcess, tenant: str) -> int:
     return sum(c["count"] for c in counts if c["tenant_id"] == tenant and c["state"] == "pending")
 
 
+async def consuming(service: ServiceProcess, kafka) -> None:
+    """Wait until the service reads every partition of timer.requests: a process is ready before
+    its group has assigned it partitions (a member of a process that died or stopped while joining
+    holds some until its session times out)."""
+    probe = new_tenant()
+    await set_timers(kafka, probe, 40, datetime.now(UTC) + timedelta(hours=1))
+    await wait_until(lambda: _all_pending(service, probe, 40), timeout=60, what="the scheduler to read every partition")
+
+
 async def fired_keys(reader, tenant: str, count: int, timeout: float = 120) -> list[str]:
     await reader.wait_for(lambda r: header(r, "tenant-id") == tenant, count=count, timeout=timeout, what=f"{count} firings")
     return [envelope_of(r).payload["timer_key"] for r in await reader.poll() if header(r, "tenant-id") == tenant]
@@ -90,6 +99,7 @@ async def test_timers_that_came_due_during_a_30_second_outage_fire_at_once_marke
     service.start()
     try:
         service.wait_ready()
+        await consuming(service, kafka)  # else the timers may be stored only once due, and fire before the outage
         due_at = datetime.now(UTC) + timedelta(seconds=3)
         await set_timers(kafka, tenant, 100, due_at)
         await wait_until(lambda: _all_pending(service, tenant, 100), what="the timers to be stored")
@@ -106,6 +116,26 @@ async def test_timers_that_came_due_during_a_30_second_outage_fire_at_once_marke
         assert len(firings) == 100
         assert min(f["lateness_ms"] for f in firings) >= 30_000
         assert caught_up < 30, f"catching up took {caught_up:.1f} s"
+    finally:
+        service.stop()
+
+
+async def test_a_scheduler_killed_without_leaving_its_group_serves_at_once_on_restart(kafka_server, kafka, scheduler_db, tmp_path):
+    """The dead process's group membership lingers until its session times out (40 s here);
+    the new process answers meanwhile and takes the timers requested while it waits to join."""
+    tenant = new_tenant()
+    service = scheduler(kafka_server, scheduler_db, tmp_path)
+    lingering = {"BOOKFLOW_CONSUMER_SESSION_TIMEOUT_MS": "40000"}
+    service.start(extra_env=lingering)
+    try:
+        service.wait_ready()
+        service.kill()
+        service.start(extra_env=lingering)
+        service.wait_ready(timeout=25)  # joining the group would take the 40 s of the dead member's session
+        assert await pending(service, tenant) == 0
+        await set_timers(kafka, tenant, 10, datetime.now(UTC))
+        async with kafka.reader(topics.REMINDER_DUE) as reader:
+            assert sorted(await fired_keys(reader, tenant, 10)) == sorted(f"booking:{i}:reminder" for i in range(10))
     finally:
         service.stop()
 

@@ -123,8 +123,7 @@ class ServiceRuntime:
             self._subscriptions.append(Subscription(
                 delivery, bootstrap_servers=s.kafka_bootstrap_servers, group=group_id(s.service_name, consumer.name),
                 batch_size=s.consumer_batch_size, session_timeout_ms=s.consumer_session_timeout_ms))
-        # Each group join waits about half the session timeout: join them all at once (a service
-        # with eight consumers started in 25 s one after another, in 3 s together).
+        # Connecting takes a round trip or two each; the group joins go on in the background.
         await asyncio.gather(*(subscription.start() for subscription in self._subscriptions))
         for subscription in self._subscriptions:
             self._consuming.append(asyncio.create_task(subscription.run(), name=f"consumer-{subscription.delivery.consumer.name}"))
@@ -209,6 +208,9 @@ class ServiceRuntime:
         notes = []
         if self.broker.last_loss:
             notes.append(f"the broker lost its topics at {self.broker.last_loss.isoformat()}; they were re-created")
+        # Not a problem: the HTTP routes serve meanwhile, and what is published is read once joined.
+        notes += [f"consumer {s.delivery.consumer.name} is joining its group (no partitions yet)"
+                  for s in self._subscriptions if not s.assigned()]
         return problems, notes
 
     def caught_up_at(self, consumer: str) -> datetime | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +23,8 @@ from bookflow_runtime.consumer import Delivery
 from bookflow_runtime.loop import Backoff
 
 _log = logging.getLogger(__name__)
+
+_JOIN_WARNING_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,6 @@ class Subscription:
         self.group = group
         self.topic = delivery.consumer.topic
         self._kafka = AIOKafkaConsumer(
-            self.topic,
             bootstrap_servers=bootstrap_servers,
             group_id=group,
             enable_auto_commit=False,  # offsets are committed after the effect is stored
@@ -62,9 +64,17 @@ class Subscription:
         """The start of the last fetch after which this consumer had handled everything the topic
         held: whatever was published before that instant has been handled."""
         self._caught_up_partitions: frozenset[int] = frozenset()
+        self._started_at = time.monotonic()
+        self._warned = False
 
     async def start(self) -> None:
+        """Connect, and ask to join the group without waiting for it: a join waits until the
+        members of a process that died without leaving time out (a session timeout or more, far
+        longer on a loaded broker), and a service serves its HTTP routes meanwhile. The records
+        published in between are read once the partitions are assigned."""
         await self._kafka.start()
+        self._kafka.subscribe([self.topic])
+        self._started_at = time.monotonic()
 
     async def run(self) -> None:
         """Fetch, handle, commit, until `stop`."""
@@ -79,6 +89,7 @@ class Subscription:
                 continue
             if not batch:
                 await self._note_if_caught_up(fetched_at)
+                self._warn_if_still_unassigned()
                 continue
             if self._stopping:
                 continue
@@ -98,6 +109,13 @@ class Subscription:
                 self._idle.set()
             await self._commit({tp: part[-1].offset + 1 for tp, part in batch.items()})
             await self._note_if_caught_up(fetched_at)
+
+    def _warn_if_still_unassigned(self) -> None:
+        if self._warned or self._kafka.assignment() or time.monotonic() - self._started_at < _JOIN_WARNING_SECONDS:
+            return
+        self._warned = True
+        _log.warning("%s: no partitions assigned %.0f s after start; still joining the group (members of a "
+                     "process that died without leaving must time out first)", self.group, _JOIN_WARNING_SECONDS)
 
     async def _note_if_caught_up(self, fetched_at: datetime) -> None:
         assigned = self._kafka.assignment()
