@@ -122,7 +122,8 @@ class ServiceRuntime:
             delivery = Delivery(consumer, self.db, self.producer, label=label, handler_attempts=s.handler_attempts)
             self._subscriptions.append(Subscription(
                 delivery, bootstrap_servers=s.kafka_bootstrap_servers, group=group_id(s.service_name, consumer.name),
-                batch_size=s.consumer_batch_size, session_timeout_ms=s.consumer_session_timeout_ms))
+                batch_size=s.consumer_batch_size, session_timeout_ms=s.consumer_session_timeout_ms,
+                fetch_wait_ms=(s.consumer_fetch_wait_ms, s.consumer_idle_fetch_wait_ms)))
         # Connecting takes a round trip or two each; the group joins go on in the background.
         await asyncio.gather(*(subscription.start() for subscription in self._subscriptions))
         for subscription in self._subscriptions:

@@ -42,6 +42,17 @@ class ServiceSettings(BaseSettings):
         500, ge=1, validation_alias=AliasChoices("BOOKFLOW_CONSUMER_BATCH_SIZE"),
         description="Most records handled in one transaction and acknowledged with one offset commit.",
     )
+    consumer_fetch_wait_ms: int = Field(
+        50, ge=1, validation_alias=AliasChoices("BOOKFLOW_CONSUMER_FETCH_WAIT_MS"),
+        description="Longest a fetch waits for records while a consumer has work (the broker answers as soon as "
+        "records arrive on Apache Kafka; the embedded development broker answers only when the wait ends).",
+    )
+    consumer_idle_fetch_wait_ms: int = Field(
+        250, ge=1, validation_alias=AliasChoices("BOOKFLOW_CONSUMER_IDLE_FETCH_WAIT_MS"),
+        description="The same, once a consumer has found nothing for a second: an idle service polls the broker a few "
+        "times a second, not twenty. On a broker that answers only when the wait ends, the first record after a "
+        "quiet spell is read up to this late.",
+    )
     handler_attempts: int = Field(
         3, ge=1, validation_alias=AliasChoices("BOOKFLOW_HANDLER_ATTEMPTS"),
         description="Tries before a failing message goes to the dead-letter topic.",

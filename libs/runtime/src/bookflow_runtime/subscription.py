@@ -25,6 +25,7 @@ from bookflow_runtime.loop import Backoff
 _log = logging.getLogger(__name__)
 
 _JOIN_WARNING_SECONDS = 60.0
+_IDLE_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Subscription:
     """Reads `topic` in group `group` and hands each fetched batch to `delivery`."""
 
     def __init__(self, delivery: Delivery, *, bootstrap_servers: str, group: str, batch_size: int,
-                 session_timeout_ms: int) -> None:
+                 session_timeout_ms: int, fetch_wait_ms: tuple[int, int] = (50, 500)) -> None:
+        """`fetch_wait_ms`: how long a fetch may wait for records while there is work, and once
+        the consumer has been idle for `_IDLE_AFTER_SECONDS`."""
         self.delivery = delivery
         self.group = group
         self.topic = delivery.consumer.topic
@@ -54,8 +57,10 @@ class Subscription:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
             max_poll_records=batch_size,
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=fetch_wait_ms[0],
         )
+        self._busy_wait_ms, self._idle_wait_ms = fetch_wait_ms
+        self._last_records_at = time.monotonic()
         self._batch_size = batch_size
         self._stopping = False
         self._idle = asyncio.Event()
@@ -90,7 +95,10 @@ class Subscription:
             if not batch:
                 await self._note_if_caught_up(fetched_at)
                 self._warn_if_still_unassigned()
+                self._pace(busy=time.monotonic() - self._last_records_at < _IDLE_AFTER_SECONDS)
                 continue
+            self._last_records_at = time.monotonic()
+            self._pace(busy=True)
             if self._stopping:
                 continue
             backoff.reset()
@@ -109,6 +117,15 @@ class Subscription:
                 self._idle.set()
             await self._commit({tp: part[-1].offset + 1 for tp, part in batch.items()})
             await self._note_if_caught_up(fetched_at)
+
+    def _pace(self, *, busy: bool) -> None:
+        """Poll briskly while records come, gently when none have for a while: some twenty-five
+        consumers polling every 50 ms kept an idle system at half a core, most of it the broker's.
+        aiokafka's fetcher reads the wait from this attribute for every fetch it sends, and has
+        no public way to change it (aiokafka is pinned in requirements/constraints.txt)."""
+        fetcher = self._kafka._fetcher  # noqa: SLF001
+        if fetcher is not None:
+            fetcher._fetch_max_wait_ms = self._busy_wait_ms if busy else self._idle_wait_ms  # noqa: SLF001
 
     def _warn_if_still_unassigned(self) -> None:
         if self._warned or self._kafka.assignment() or time.monotonic() - self._started_at < _JOIN_WARNING_SECONDS:
