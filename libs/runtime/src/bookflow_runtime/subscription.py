@@ -24,6 +24,7 @@ from bookflow_runtime.loop import Backoff
 
 _log = logging.getLogger(__name__)
 
+_JOIN_WAIT_SECONDS = 10.0
 _JOIN_WARNING_SECONDS = 60.0
 _IDLE_AFTER_SECONDS = 1.0
 
@@ -73,13 +74,18 @@ class Subscription:
         self._warned = False
 
     async def start(self) -> None:
-        """Connect, and ask to join the group without waiting for it: a join waits until the
-        members of a process that died without leaving time out (a session timeout or more, far
-        longer on a loaded broker), and a service serves its HTTP routes meanwhile. The records
+        """Connect and join the group, waiting at most `_JOIN_WAIT_SECONDS` for partitions: a join
+        normally takes a few seconds, but waits until the members of a process that died without
+        leaving time out (a session timeout or more, far longer on a loaded broker). Past the
+        bound the service starts serving and the join goes on in the background; the records
         published in between are read once the partitions are assigned."""
         await self._kafka.start()
         self._kafka.subscribe([self.topic])
         self._started_at = time.monotonic()
+        while not self._kafka.assignment() and time.monotonic() - self._started_at < _JOIN_WAIT_SECONDS:
+            await asyncio.sleep(0.05)
+        if not self._kafka.assignment():
+            _log.info("%s: no partitions yet after %.0f s; starting, the join goes on", self.group, _JOIN_WAIT_SECONDS)
 
     async def run(self) -> None:
         """Fetch, handle, commit, until `stop`."""
