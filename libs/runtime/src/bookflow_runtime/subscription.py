@@ -44,7 +44,7 @@ class Subscription:
     """Reads `topic` in group `group` and hands each fetched batch to `delivery`."""
 
     def __init__(self, delivery: Delivery, *, bootstrap_servers: str, group: str, batch_size: int,
-                 session_timeout_ms: int, fetch_wait_ms: tuple[int, int] = (50, 500)) -> None:
+                 session_timeout_ms: int, fetch_wait_ms: tuple[int, int]) -> None:
         """`fetch_wait_ms`: how long a fetch may wait for records while there is work, and once
         the consumer has been idle for `_IDLE_AFTER_SECONDS`."""
         self.delivery = delivery
