@@ -28,6 +28,13 @@ def timer_owner(timer_key: str) -> str:
     return timer_key.split(":", 1)[0]
 
 
+def reminder_keys(*owners: str) -> tuple[str, ...]:
+    """The record keys of `reminder.due` records for these owners' timers, as prefixes: a
+    record's key is its timer's subject, which starts with the owner. Consumers pass the rest
+    over without reading them (a rush of 100,000 reminders is booking's, not recall's)."""
+    return tuple(f"{owner}:" for owner in owners)
+
+
 class SetTimer(Message):
     """Set a timer; setting the same key again reschedules it (the old instant never fires)."""
 
@@ -84,4 +91,4 @@ class ReminderDue(Message):
         return timer_subject(self.timer_key)
 
 
-__all__ = ["CancelTimer", "CancelTimersWithPrefix", "ReminderDue", "SetTimer", "timer_owner", "timer_subject"]
+__all__ = ["CancelTimer", "CancelTimersWithPrefix", "ReminderDue", "SetTimer", "reminder_keys", "timer_owner", "timer_subject"]

@@ -44,15 +44,25 @@ class Consumer:
     """One consumer group reading one topic; `handlers` maps message types to handlers, and
     `batch_handlers` to handlers that take consecutive messages of their type together.
     Message types on the topic without a handler are not this consumer's business: a record
-    whose `event-type` header names one is passed over unread. `reports_undecodable=False` for a
-    second consumer of a topic whose first one dead-letters what cannot be read (one dead letter
-    a record, not two)."""
+    whose `event-type` header names one is passed over unread. Where a topic's record key says
+    whom a record is for (`reminder.due`: the timer's owner), `keys` names the key prefixes this
+    consumer handles, and a record of bookflow's (one with an `event-type` header) under another
+    key is passed over unread too; the handler still checks, for records without the header."""
 
     name: str
     topic: str
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
     batch_handlers: Mapping[type[Message], BatchHandler] = field(default_factory=dict)
-    reports_undecodable: bool = True
+    keys: tuple[str, ...] = ()
+
+    def passes_over(self, record: ConsumerRecord) -> bool:
+        """Whether the record is not this consumer's business by its headers and key alone."""
+        declared = _declared_type(record)
+        if declared is None:
+            return False  # no header to go by: decoded, and dead-lettered if it is no envelope
+        if self.handler_for(declared) is None:
+            return True  # a type the topic's other consumers handle
+        return bool(self.keys) and not (record.key or b"").decode(errors="replace").startswith(self.keys)
 
     def handler_for(self, message_type: str) -> tuple[Handler | BatchHandler, bool] | None:
         """The handler for a message type, and whether it takes a batch."""
@@ -111,14 +121,12 @@ class Delivery:
 
     async def _decode(self, record: ConsumerRecord) -> _Work | None:
         """The record as work, or None: dead-lettered if malformed, skipped if not ours."""
-        declared = _declared_type(record)
-        if declared is not None and self.consumer.handler_for(declared) is None:
-            return None  # not ours, and not worth decoding (a topic's other consumer reads it)
+        if self.consumer.passes_over(record):
+            return None  # not ours, and not worth decoding
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            if self.consumer.reports_undecodable:
-                await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
+            await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
             return None
         found = self.consumer.handler_for(envelope.type)
         if found is None:

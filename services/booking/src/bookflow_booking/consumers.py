@@ -6,14 +6,14 @@ from functools import partial
 from bookflow_booking import handlers, reminders
 from bookflow_contracts import (
     AddWorkLine, AutoBook, ChangeCustomerContact, CheckinAnswered, CommentSharedWithMechanics, NotificationStatusChanged, ReminderDue,
-    ReplyReceived, topics,
+    ReplyReceived, reminder_keys, topics,
 )
 from bookflow_runtime.consumer import Consumer
 
 
 def consumers(deps: handlers.Deps) -> list[Consumer]:
     return [
-        Consumer(name="reminders", topic=topics.REMINDER_DUE,
+        Consumer(name="reminders", topic=topics.REMINDER_DUE, keys=reminder_keys("booking"),
                  batch_handlers={ReminderDue: partial(reminders.reminders_due, deps=deps)}),  # the 18:00 rush (issue 17)
         Consumer(name="replies", topic=topics.REPLY_RECEIVED, handlers={ReplyReceived: partial(handlers.reply_received, deps=deps)}),
         Consumer(name="communication-log", topic=topics.NOTIFICATION_STATUS,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookflow_checkin import handlers, storage
 from bookflow_contracts import (
     BookingCommandApplied, BookingCommandRefused, BookingCreated, CatalogUpdated, CustomerUpdated, Envelope, Message,
-    OrderTransitioned, ReminderDue, TenantUpdated, timer_owner, topics,
+    OrderTransitioned, ReminderDue, TenantUpdated, reminder_keys, timer_owner, topics,
 )
 from bookflow_runtime.consumer import Consumer, Handler
 from bookflow_runtime.errors import Undeliverable
@@ -54,7 +54,7 @@ def consumers(deps: handlers.Deps, gate: TenantGate | None = None) -> list[Consu
         Consumer(name=TENANTS, topic=topics.TENANT_UPDATED, handlers={
             TenantUpdated: partial(handlers.take_tenant, deps=deps), CatalogUpdated: take_catalog}),
         Consumer(name="customers", topic=topics.CUSTOMER_UPDATED, handlers={CustomerUpdated: with_deps(handlers.take_customer)}),
-        Consumer(name="reminders", topic=topics.REMINDER_DUE, handlers={ReminderDue: with_deps(
+        Consumer(name="reminders", topic=topics.REMINDER_DUE, keys=reminder_keys(handlers.CHECKIN), handlers={ReminderDue: with_deps(
             handlers.send_link_when_due, lambda m: timer_owner(m.timer_key) == handlers.CHECKIN)}),
         Consumer(name="command-results", topic=topics.BOOKING_COMMAND_RESULTS, handlers={
             BookingCommandApplied: with_deps(handlers.take_command_result),

@@ -8,7 +8,7 @@ from functools import partial
 
 from bookflow_contracts import (
     BookingCommandApplied, BookingCommandRefused, BookingCreated, CustomerUpdated, Message, NotificationStatusChanged,
-    OrderTransitioned, ReminderDue, TenantUpdated, TillSaleRecorded, timer_owner, topics,
+    OrderTransitioned, ReminderDue, TenantUpdated, TillSaleRecorded, reminder_keys, timer_owner, topics,
 )
 from bookflow_recall.handlers import Deps, book_again, projection, recall
 from bookflow_runtime.consumer import Consumer, Handler
@@ -39,7 +39,7 @@ def consumers(deps: Deps, gate: TenantGate | None = None) -> list[Consumer]:
         Consumer(name="transitions", topic=topics.ORDER_TRANSITIONED, handlers={OrderTransitioned: bound(projection.order_transitioned)}),
         Consumer(name="customers", topic=topics.CUSTOMER_UPDATED, handlers={CustomerUpdated: bound(projection.customer_updated)}),
         Consumer(name=TENANTS, topic=topics.TENANT_UPDATED, handlers={TenantUpdated: partial(projection.tenant_updated, deps=deps)}),
-        Consumer(name="timers", topic=topics.REMINDER_DUE, handlers={ReminderDue: bound(
+        Consumer(name="timers", topic=topics.REMINDER_DUE, keys=reminder_keys(*TIMER_OWNERS), handlers={ReminderDue: bound(
             book_again.reminder_due, lambda m: timer_owner(m.timer_key) in TIMER_OWNERS)}),
         Consumer(name="deliveries", topic=topics.NOTIFICATION_STATUS,
                  handlers={NotificationStatusChanged: bound(projection.notification_status)}),
