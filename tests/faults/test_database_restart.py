@@ -15,11 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from bookflow_contracts import Envelope, encode, message_types
+from bookflow_contracts import Envelope, encode, message_types, topics
 from bookflow_devstack.processes import SERVICES
 from bookflow_devstack.testing import Kafka
 from tests.faults.campaign import OPERATOR, Faults, Isolated, call, daytime_zone
-from tests.faults.poison import consumed_types, dead_letters, inbox_rows, valid_message, wait_for_lag_zero
+from tests.faults.poison import TIMER_OWNERS, consumed_types, dead_letters, inbox_rows, valid_message, wait_for_lag_zero
 
 pytestmark = [pytest.mark.system, pytest.mark.faults]
 
@@ -59,6 +59,10 @@ class Sent:
     id: str  # the event id (dead letters are matched by it)
     topic: str
     message_type: str
+    owner: str  # of a reminder's timer: only the service owning it handles the reminder
+
+    def for_service(self, service: str) -> bool:
+        return self.topic != topics.REMINDER_DUE or TIMER_OWNERS[self.owner] == service
 
 
 async def test_valid_messages_that_arrive_while_postgresql_restarts_are_handled_and_none_dead_lettered(
@@ -74,14 +78,16 @@ async def test_valid_messages_that_arrive_while_postgresql_restarts_are_handled_
     rng = random.Random(7)
     kafka = Kafka(system.kafka.bootstrap_servers)
     sent: list[Sent] = []
+    owners = sorted(TIMER_OWNERS)
 
     async def stream() -> None:
         began = time.monotonic()
         while time.monotonic() - began < SECONDS:
             topic, kind = kinds[len(sent) % len(kinds)]
-            env = Envelope.wrap(valid_message(kind, tenant_id, rng), tenant_id=tenant_id, occurred_at=datetime.now(UTC))
+            owner = owners[len(sent) // len(kinds) % len(owners)]
+            env = Envelope.wrap(valid_message(kind, tenant_id, rng, owner=owner), tenant_id=tenant_id, occurred_at=datetime.now(UTC))
             await kafka.publish(topic, encode(env), env.key.encode(), env.headers())
-            sent.append(Sent(str(env.event_id), topic, kind))
+            sent.append(Sent(str(env.event_id), topic, kind, owner))
             await asyncio.sleep(1 / PER_SECOND)
 
     try:
@@ -95,7 +101,7 @@ async def test_valid_messages_that_arrive_while_postgresql_restarts_are_handled_
         await kafka.close()
     unhandled = []
     for service in SERVICES:
-        mine = [s.id for s in sent if s.message_type in handles.get(service, {}).get(s.topic, set())]
+        mine = [s.id for s in sent if s.message_type in handles.get(service, {}).get(s.topic, set()) and s.for_service(service)]
         present = await inbox_rows(system, service, mine)
         unhandled += [(service, event_id) for event_id in mine if event_id not in present]
     print(f"\n[restart] {len(sent)} valid messages of {len(kinds)} kinds while PostgreSQL restarted; dead-lettered: {len(lost)}; "

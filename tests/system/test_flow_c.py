@@ -158,7 +158,7 @@ async def the_customer_checks_in(stack: Stack, kafka) -> CheckedIn:
         sent = await customer.post(f"{link}/answer", data={"service:wipers": "accept", "service:carwash": "contact"})
         assert "Bedankt, uw check-in is verstuurd naar Garage De Vries." in sent.text
 
-    await published(kafka, garage, topics.NOTIFICATION_WITHDRAWALS, "notification.withdraw", cancelled["id"],
+    await published(kafka, garage, topics.NOTIFICATION_REQUESTS, "notification.withdraw", cancelled["id"],
                     where=lambda p: p["regarding"] == f"checkin:{cancelled['id']}")
     assert len(await _links_in_sandbox(garage)) == 1  # the cancelled booking's link never went out
     return CheckedIn(garage, kept, cancelled, technician, link)

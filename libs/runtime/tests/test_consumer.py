@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from aiokafka.structs import ConsumerRecord
 
-from bookflow_contracts import Envelope, ReminderDue, encode, reminder_keys, topics
+from bookflow_contracts import Envelope, ReminderDue, WithdrawNotifications, encode, reminder_keys, topics
 from bookflow_runtime.consumer import Consumer
 
 
@@ -44,3 +44,10 @@ def test_a_type_the_consumer_does_not_handle_is_passed_over_and_without_keys_eve
     assert not everyone.passes_over(reminder(f"booking:{uuid.uuid4()}:reminder"))
     other_type = record(b"recall:1", b"{}", [("event-type", b"booking.created")])
     assert RECALL.passes_over(other_type) and everyone.passes_over(other_type)
+
+
+def test_a_type_a_consumer_follows_is_read_but_left_to_the_topic_s_other_consumer_to_report():
+    requests = Consumer("requests", topics.NOTIFICATION_REQUESTS, {ReminderDue: _ignore}, follows={WithdrawNotifications: _ignore})
+    assert requests.handler_for(WithdrawNotifications.message_type) == (_ignore, False)
+    assert not requests.passes_over(record(b"booking:1", b"{}", [("event-type", WithdrawNotifications.message_type.encode())]))
+    assert not requests.reports(WithdrawNotifications.message_type) and requests.reports(ReminderDue.message_type)

@@ -169,6 +169,35 @@ async def test_the_same_event_delivered_twice_has_one_effect(database_url, kafka
             assert out.causation_id == str(env.event_id)
 
 
+async def test_a_second_consumer_of_a_topic_leaves_what_cannot_be_read_to_the_first(database_url, kafka):
+    """Two consumers read one topic (as notification's requests and withdrawals do): a record that
+    is no envelope is dead-lettered once, by the consumer that reports it, not once by each."""
+    seen: list[uuid.UUID] = []
+
+    async def note(session: AsyncSession, event: BookingCreated, env: Envelope) -> None:
+        seen.append(event.booking_id)
+
+    def two_consumers(s: ServiceSettings):
+        runtime = ServiceRuntime(s, title="test", description="test service")
+        runtime.consume(Consumer("bookings", topics.BOOKING_CREATED, {BookingCreated: record_effect}))
+        runtime.consume(Consumer("bookings-noted", topics.BOOKING_CREATED, {BookingCreated: note}, reports_undecodable=False))
+        return runtime.http_app()
+
+    tenant, key = new_tenant(), f"junk-{uuid.uuid4()}".encode()
+    after = booking_created()
+    async with running_service(two_consumers, settings(database_url, kafka, service_name="runtime-test-two")) as (runtime, _):
+        await kafka.publish(topics.BOOKING_CREATED, b"\xff not json at all", key=key)
+        await kafka.publish(topics.BOOKING_CREATED, envelope(after, tenant).model_dump_json().encode(), key=key)  # same partition, after it
+        await wait_until(lambda: after.booking_id in seen, what="the second consumer to pass the junk")
+        await wait_until(lambda: effect_count(runtime, after.booking_id), what="the first consumer to pass the junk")
+        await kafka.publish(topics.DEAD_LETTER, b"marker", key=key)  # behind any dead letter of the junk
+        async with kafka.reader(topics.DEAD_LETTER) as reader:
+            records = await reader.wait_for(lambda r: r.key == key and r.value == b"marker", what="the marker")
+            dead = [r for r in reader.records if r.key == key and r.value != b"marker"]
+    assert records
+    assert [header(r, "dead-letter-consumer") for r in dead] == ["runtime-test-two.bookings"]
+
+
 async def test_malformed_messages_are_dead_lettered_and_valid_ones_around_them_are_handled(database_url, kafka):
     tenant = new_tenant()
     before, after = booking_created(), booking_created()

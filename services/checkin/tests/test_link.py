@@ -65,7 +65,7 @@ async def test_a_link_sent_before_a_move_is_withdrawn_and_a_new_one_planned_for_
     await workshop.checkin_link(garage, booking)
     later = booking.starts_at + timedelta(days=2)
     await workshop.change(garage, booking, "booked", transition="reschedule", starts_at=later)
-    [withdrawn] = await workshop.published(garage, "notification.withdrawals", "notification.withdraw", booking_id=booking.booking_id)
+    [withdrawn] = await workshop.published(garage, "notification.requests", "notification.withdraw", booking_id=booking.booking_id)
     assert withdrawn["regarding"] == f"checkin:{booking.booking_id}" and withdrawn["before_version"] == 1
     timer = await workshop.link_timer(garage, booking.booking_id, count=2)
     assert datetime.fromisoformat(timer["payload"]["starts_at"]) == later
@@ -79,7 +79,7 @@ async def test_cancelling_completing_or_deleting_cancels_the_timer_and_withdraws
         await workshop.change(garage, booking, state, transition=state.removesuffix("d").removesuffix("e"))
         [cancel] = await workshop.published(garage, "timer.requests", "timer.cancel", booking_id=booking.booking_id)
         assert cancel["timer_key"] == f"checkin:{booking.booking_id}:link"
-        [withdrawn] = await workshop.published(garage, "notification.withdrawals", "notification.withdraw", booking_id=booking.booking_id)
+        [withdrawn] = await workshop.published(garage, "notification.requests", "notification.withdraw", booking_id=booking.booking_id)
         assert withdrawn["regarding"] == f"checkin:{booking.booking_id}"
         assert (await workshop.appointment(garage, booking.booking_id))["state"] == state
 
@@ -96,12 +96,12 @@ async def test_a_booking_cancelled_100_ms_before_its_link_gets_none_and_its_link
     await workshop.fire(garage, timers[first.booking_id])
     [cancelled_timer] = await workshop.published(garage, "timer.requests", "timer.cancel", booking_id=first.booking_id)
     assert cancelled_timer["timer_key"] == f"checkin:{first.booking_id}:link"
-    await workshop.published(garage, "notification.withdrawals", "notification.withdraw", booking_id=first.booking_id)
+    await workshop.published(garage, "notification.requests", "notification.withdraw", booking_id=first.booking_id)
 
     await workshop.fire(garage, timers[second.booking_id])  # the firing is handled first
     [sent] = await workshop.published(garage, "notification.requests", "notification.send", booking_id=second.booking_id)
     await workshop.change(garage, second, "cancelled", transition="cancel")
-    [withdrawn] = await workshop.published(garage, "notification.withdrawals", "notification.withdraw", booking_id=second.booking_id)
+    [withdrawn] = await workshop.published(garage, "notification.requests", "notification.withdraw", booking_id=second.booking_id)
     assert withdrawn["regarding"] == sent["regarding"] and withdrawn["before_version"] > sent["regarding_version"]
 
     await workshop.fire(garage, timers[first.booking_id])  # a second firing of the cancelled one

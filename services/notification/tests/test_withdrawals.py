@@ -1,5 +1,5 @@
 """Issue 9.1: a message whose reason has passed never goes out, however long it waited. The booking
-service withdraws what it asked for (`notification.withdraw` on `notification.withdrawals`, keyed
+service withdraws what it asked for (`notification.withdraw` on `notification.requests`, keyed
 like the requests); a withdrawal reaches messages still queued or held, is remembered for
 requests that arrive after it, and a message past its `valid_until` fails instead of going."""
 import uuid
@@ -16,9 +16,7 @@ def withdrawal(booking_id: uuid.UUID, before_version: int | None = None, reason:
     return WithdrawNotifications(regarding=booking_key(booking_id), before_version=before_version, reason=reason, booking_id=booking_id)
 
 
-async def test_a_withdrawal_left_on_the_requests_topic_by_an_older_version_still_withdraws_its_request(office, kafka):
-    """Versions before 2026-12 put withdrawals on `notification.requests`, behind the requests they
-    withdraw; after an upgrade those still on the topic are honoured (here both in one batch)."""
+async def test_a_request_and_its_withdrawal_in_one_batch_end_withdrawn_and_nothing_is_sent(office, kafka):
     await office.announce()
     number = office.new_phone()
     request = await office.send(phone=number, publish=False, regarding_version=1)

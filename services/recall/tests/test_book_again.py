@@ -227,9 +227,9 @@ async def test_a_booking_whose_event_comes_after_the_sms_was_asked_for_withdraws
     await salon.status(request.payload, "queued")
     new = await salon.booking(customer, at=booked_at)  # …but its event arrives only now (the booking service's relay was down)
 
-    [withdrawal] = await published.wait(topics.NOTIFICATION_WITHDRAWALS, lambda e: e.type == "notification.withdraw"
+    [withdrawal] = await published.wait(topics.NOTIFICATION_REQUESTS, lambda e: e.type == "notification.withdraw"
                                         and e.payload["regarding"] == f"book-again:{reminder['id']}", what="the withdrawal")
-    assert withdrawal.key == request.key  # keyed like the request it withdraws
+    assert withdrawal.key == request.key  # handled after the request it withdraws
     await salon.status(request.payload, "withdrawn", reason="the customer booked before the reminder was sent")
     view = await wait_until(lambda: _delivery(salon, customer.customer_id, reminder["id"], "withdrawn"), what="the withdrawn status")
     kinds = [(e["kind"], e["booking_id"]) for e in view["history"]]

@@ -63,11 +63,10 @@ class SendNotification(Message):
 class WithdrawNotifications(Message):
     """The reason for waiting messages has passed (the booking was confirmed, cancelled, moved):
     every message `regarding` this that has not gone out yet, asked for before `before_version`,
-    is withdrawn and never sent. On a topic of its own, read apart from the requests: one that
-    arrives before the request it withdraws is remembered, and the request is stored withdrawn."""
+    is withdrawn and never sent. Keyed like the requests it withdraws, so it comes after them."""
 
     message_type = "notification.withdraw"
-    topic = topics.NOTIFICATION_WITHDRAWALS
+    topic = topics.NOTIFICATION_REQUESTS
 
     regarding: str = Field(min_length=1, max_length=200, description="As in the requests, such as `booking:<id>`.")
     before_version: int | None = Field(None, ge=0, description="Withdraw requests of a lower `regarding_version`; all when empty.")

@@ -14,10 +14,7 @@ REMINDER_DUE = "reminder.due"
 TIMER_REQUESTS = "timer.requests"
 """Commands to the scheduler: set, reschedule or cancel timers."""
 NOTIFICATION_REQUESTS = "notification.requests"
-"""Commands to the notification service: send this template to this customer."""
-NOTIFICATION_WITHDRAWALS = "notification.withdrawals"
-"""Commands to the notification service: withdraw waiting messages whose reason has passed. A
-topic of their own so that the consumer that must keep up with them does not read every request."""
+"""Commands to the notification service: send this template to this customer; withdraw."""
 NOTIFICATION_STATUS = "notification.status"
 """A message's delivery status changed (queued, sent, delivered, failed, suppressed, withdrawn)."""
 CUSTOMER_UPDATED = "customer.updated"
@@ -38,7 +35,7 @@ DEAD_LETTER = "bookflow.dead-letter"
 
 ALL = (
     BOOKING_CREATED, ORDER_TRANSITIONED, REPLY_RECEIVED, REMINDER_DUE, TIMER_REQUESTS, NOTIFICATION_REQUESTS,
-    NOTIFICATION_WITHDRAWALS, NOTIFICATION_STATUS, CUSTOMER_UPDATED, TENANT_UPDATED, BOOKING_COMMANDS, BOOKING_COMMAND_RESULTS, CHECKIN_EVENTS,
+    NOTIFICATION_STATUS, CUSTOMER_UPDATED, TENANT_UPDATED, BOOKING_COMMANDS, BOOKING_COMMAND_RESULTS, CHECKIN_EVENTS,
     SALES_RECORDED, DEAD_LETTER,
 )
 
@@ -53,7 +50,6 @@ PUBLISHED_BY: dict[str, tuple[str, ...]] = {
     NOTIFICATION_STATUS: ("notification",),
     TIMER_REQUESTS: ("booking", "checkin", "recall"),
     NOTIFICATION_REQUESTS: ("booking", "checkin", "recall"),
-    NOTIFICATION_WITHDRAWALS: ("booking", "checkin", "recall"),
     BOOKING_COMMANDS: ("checkin", "recall"),
     CHECKIN_EVENTS: ("checkin",),
     SALES_RECORDED: ("recall",),  # and any point-of-sale system
@@ -72,7 +68,6 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     NOTIFICATION_STATUS: ("booking", "recall"),
     TIMER_REQUESTS: ("scheduler",),
     NOTIFICATION_REQUESTS: ("notification",),
-    NOTIFICATION_WITHDRAWALS: ("notification",),
     BOOKING_COMMANDS: ("booking",),
     CHECKIN_EVENTS: ("booking",),
     SALES_RECORDED: ("recall",),

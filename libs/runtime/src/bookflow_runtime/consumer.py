@@ -47,13 +47,19 @@ class Consumer:
     whose `event-type` header names one is passed over unread. Where a topic's record key says
     whom a record is for (`reminder.due`: the timer's owner), `keys` names the key prefixes this
     consumer handles, and a record of bookflow's (one with an `event-type` header) under another
-    key is passed over unread too; the handler still checks, for records without the header."""
+    key is passed over unread too; the handler still checks, for records without the header.
+    `reports_undecodable=False` for a second consumer of a topic whose first one dead-letters
+    what cannot be read (one dead letter a record, not two). `follows` maps types that another
+    consumer of the topic answers for to handlers of this one's that take them in their place
+    among its own records; one of them that cannot be read is passed over (the other reports it)."""
 
     name: str
     topic: str
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
     batch_handlers: Mapping[type[Message], BatchHandler] = field(default_factory=dict)
     keys: tuple[str, ...] = ()
+    reports_undecodable: bool = True
+    follows: Mapping[type[Message], Handler] = field(default_factory=dict)
 
     def passes_over(self, record: ConsumerRecord) -> bool:
         """Whether the record is not this consumer's business by its headers and key alone."""
@@ -71,13 +77,18 @@ class Consumer:
     @functools.cached_property
     def _by_type(self) -> dict[str, tuple[Handler | BatchHandler, bool]]:
         return {
+            **{model.message_type: (handler, False) for model, handler in self.follows.items()},
             **{model.message_type: (handler, False) for model, handler in self.handlers.items()},
             **{model.message_type: (handler, True) for model, handler in self.batch_handlers.items()},
         }
 
     @property
     def message_types(self) -> list[type[Message]]:
-        return [*self.handlers, *self.batch_handlers]
+        return [*self.handlers, *self.batch_handlers, *self.follows]
+
+    def reports(self, message_type: str) -> bool:
+        """Whether this consumer dead-letters a record of this type that it cannot read."""
+        return not any(model.message_type == message_type for model in self.follows)
 
 
 def group_id(service: str, consumer: str) -> str:
@@ -126,7 +137,8 @@ class Delivery:
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
+            if self.consumer.reports_undecodable:
+                await self._dead_letter(record, "undecodable", f"not a bookflow envelope: {_short(exc)}")
             return None
         found = self.consumer.handler_for(envelope.type)
         if found is None:
@@ -135,7 +147,8 @@ class Delivery:
         try:
             message = envelope.message()
         except (ValidationError, UnknownMessageType) as exc:
-            await self._dead_letter(record, "invalid", f"invalid {envelope.type} payload: {_short(exc)}")
+            if self.consumer.reports(envelope.type):
+                await self._dead_letter(record, "invalid", f"invalid {envelope.type} payload: {_short(exc)}")
             return None
         return _Work(record, *found, message, envelope)
 

@@ -103,6 +103,18 @@ async def withdraw_requests(session: AsyncSession, withdrawal: WithdrawNotificat
     arrive later. A message already handed to a provider is not recalled. A withdrawal for a
     tenant that does not exist is dead-lettered (`unknown-tenant`)."""
     await known_tenant(session, envelope, f"withdrawal of {withdrawal.regarding}", service)
+    await _withdraw(session, withdrawal, envelope)
+
+
+async def withdraw_in_order(session: AsyncSession, withdrawal: WithdrawNotifications, envelope: Envelope) -> None:
+    """The requests consumer's reading of a withdrawal, in its place among the requests: a
+    request behind it is then stored withdrawn even when the withdrawals consumer has not got
+    to it yet. One for a tenant not known is the withdrawals consumer's to wait for or refuse."""
+    if await storage.known_tenants(session, {envelope.tenant_id}):
+        await _withdraw(session, withdrawal, envelope)
+
+
+async def _withdraw(session: AsyncSession, withdrawal: WithdrawNotifications, envelope: Envelope) -> None:
     now = datetime.now(UTC)
     asked_at = envelope.occurred_at
     for message in await storage.withdraw(session, envelope.tenant_id, withdrawal.regarding, withdrawal.before_version, asked_at,
