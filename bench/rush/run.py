@@ -38,6 +38,7 @@ from types import SimpleNamespace
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bookflow_contracts import topics
 from bookflow_devstack import infra
@@ -200,6 +201,22 @@ def helpers(kafka: infra.Kafka, pg_data: Path | None, work: Path) -> dict[str, i
 
 
 IDLE_SECONDS = 5
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25)
+
+
+async def loop_lag(url: str) -> dict[float, float]:
+    """The service's `bookflow_event_loop_lag_seconds` histogram: probes counted by bucket bound (and +Inf)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    counts = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "bookflow_event_loop_lag_seconds":
+            counts = {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")}
+    return counts
+
+
+def _minus(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:
+    return {le: n - before.get(le, 0.0) for le, n in after.items()}
 
 
 async def watch(stack: Stack, fake: httpx.AsyncClient, expected: int, instant: float, timeout: float, others: dict[str, int]) -> dict:
@@ -212,6 +229,7 @@ async def watch(stack: Stack, fake: httpx.AsyncClient, expected: int, instant: f
     await asyncio.sleep(IDLE_SECONDS)  # what each uses with nothing to do (polls, heartbeats), to tell it from the rush's work
     idle = {n: (t.cpu() - idle_cpu[n]) / (time.time() - idle_from) for n, t in every.items()}
     await asyncio.sleep(max(0.0, instant - 1 - time.time()))
+    lag_before = {name: await loop_lag(svc.url) for name, svc in stack.services.items()}
     cpu_before, others_before = {n: t.cpu() for n, t in trees.items()}, {r: t.cpu() for r, t in helping.items()}
     load_before, window_from = os.getloadavg()[0], time.time()
     count, last_change, last_count = 0, time.time(), -1
@@ -225,7 +243,8 @@ async def watch(stack: Stack, fake: httpx.AsyncClient, expected: int, instant: f
             break
         await asyncio.sleep(0.5)
     window = time.time() - window_from
-    return {"cpu": {n: t.cpu() - cpu_before[n] for n, t in trees.items()},
+    lag = {name: _minus(await loop_lag(svc.url), lag_before[name]) for name, svc in stack.services.items()}
+    return {"lag": lag, "cpu": {n: t.cpu() - cpu_before[n] for n, t in trees.items()},
             "others": {r: t.cpu() - others_before[r] for r, t in helping.items()},
             "idle": {n: rate * window for n, rate in idle.items()},
             "load average": (load_before, os.getloadavg()[0]),
@@ -368,6 +387,9 @@ def report(result: dict) -> float:
     print(f"    all of these {sum(cpu.values()) / sent * 1e6:.0f} ({sum(s - used['idle'][n] for n, s in cpu.items()) / sent * 1e6:.0f}) us")
     print(f"  load average of the machine: {used['load average'][0]:.1f} at the instant, {used['load average'][1]:.1f} at the end")
     print("  peak RSS: " + ", ".join(f"{name} {mb:.0f} MiB" for name, mb in used["rss_mb"].items()))
+    print("  event loop lag (a 100 ms sleep woken late), share of probes later than " + " / ".join(f"{b * 1000:g}" for b in LAG_BUCKETS) + " ms:")
+    print("    " + ", ".join(f"{name} " + " / ".join(f"{_share_over(counts, b):.0%}" for b in LAG_BUCKETS)
+                            for name, counts in used["lag"].items() if counts))
     rush_window = (instant, instant + (last if seen else 0))
     latencies = http_latencies(result["requests"], rush_window)
     if latencies:
@@ -377,6 +399,11 @@ def report(result: dict) -> float:
             print(f"    {name:<20} {len(d):6d} {pct(d, 50):6.0f} {pct(d, 99):6.0f}        {len(o):6d} {pct(o, 50):6.0f} {pct(o, 99):6.0f}"
                   f"    {by.get('failed', [0])[0]}", flush=True)
     return rate
+
+
+def _share_over(counts: dict[float, float], bound: float) -> float:
+    total = counts.get(float("inf"), 0.0)
+    return (total - counts.get(bound, 0.0)) / total if total else float("nan")
 
 
 def report_floor(rate: float, floors: dict[str, float]) -> None:

@@ -109,8 +109,8 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def staff_of_tenant(request: Request, credentials: Bearer,
-                    tenant_id: Annotated[str, Path(description="The tenant's id.", max_length=63)]) -> Staff:
+async def staff_of_tenant(request: Request, credentials: Bearer,
+                          tenant_id: Annotated[str, Path(description="The tenant's id.", max_length=63)]) -> Staff:
     """FastAPI dependency for routes under `/tenants/{tenant_id}`: the caller must be staff of it."""
     staff = read_staff_token(request.app.state.settings.staff_token_public_key, _token(credentials))
     if staff.tenant_id != tenant_id:
@@ -126,7 +126,7 @@ StaffOfTenant = Annotated[Staff, Depends(staff_of_tenant)]
 def staff_with(*roles: str) -> Any:
     """A dependency: staff of the tenant in the path with one of `roles` (administrators always)."""
 
-    def check(staff: StaffOfTenant) -> Staff:
+    async def check(staff: StaffOfTenant) -> Staff:
         staff.require(*roles)
         return staff
 
@@ -134,7 +134,7 @@ def staff_with(*roles: str) -> Any:
     return Annotated[Staff, Depends(check)]
 
 
-def operator(request: Request, credentials: Bearer) -> None:
+async def operator(request: Request, credentials: Bearer) -> None:
     """FastAPI dependency for operators' routes: the operator token."""
     expected = request.app.state.settings.operator_token or ""
     if not expected or not hmac.compare_digest(_token(credentials).encode(), expected.encode()):

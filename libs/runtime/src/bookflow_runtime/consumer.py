@@ -27,7 +27,7 @@ from bookflow_runtime import context, faults, kafka, metrics
 from bookflow_runtime.database import Database
 from bookflow_runtime.errors import Undeliverable
 from bookflow_runtime.inbox import first_receipts
-from bookflow_runtime.loop import Backoff
+from bookflow_runtime.loop import Backoff, in_turns
 from bookflow_runtime.outages import is_outage
 
 _log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Delivery:
         self.handler_attempts = handler_attempts
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        work = [w for w in [await self._decode(r) for r in records] if w is not None]
+        work = [w async for r in in_turns(records) if (w := await self._decode(r)) is not None]
         if len(work) > 1 and await self._run_together(work):
             return
         for item in work:

@@ -4,6 +4,9 @@ operations routes (health, metrics, AsyncAPI).
 
 A route is one handler call (and one read query for reads); its session comes from `Session`,
 which commits when the route returns, before the response is sent, and rolls back when it raises.
+Routes and their dependencies are `async def`, even those that await nothing: FastAPI runs a
+plain `def` in a worker thread, a hop out of the event loop and back that a request waits for
+behind everything else on the loop (tests/contract/test_http_edge.py holds every service to it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookflow_runtime import context
 from bookflow_runtime.errors import BookflowError, TooManyRequests
@@ -138,19 +143,39 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
-async def _correlate(request: Request, call_next: Callable) -> Response:
-    """Every request is a conversation: the caller's `X-Correlation-Id` (if it is a sane id), or a new one.
-    An unexpected error is answered here, inside the conversation, so that the 500 names the
-    correlation id it was logged under (Starlette's last-resort handler runs outside it, and
-    re-raises, which logs every traceback twice)."""
-    given = request.headers.get("x-correlation-id")
-    with context.conversation(given if given and _SAFE_ID.match(given) else None) as conv:
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 (answered as a Problem)
-            response = await _unexpected(request, exc)
-    response.headers["X-Correlation-Id"] = conv.correlation_id
-    return response
+class _Correlation:
+    """Every request is a conversation: the caller's `X-Correlation-Id` (if it is a sane id), or a
+    new one, named again on the response. An unexpected error is answered here, inside the
+    conversation, so that the 500 names the correlation id it was logged under (Starlette's
+    last-resort handler runs outside it, and re-raises, which logs every traceback twice).
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` runs the
+    route in a task of its own behind memory streams, a cost on every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-correlation-id")
+        with context.conversation(given if given and _SAFE_ID.match(given) else None) as conv:
+            started = False
+
+            async def send_naming_it(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    MutableHeaders(scope=message).append("X-Correlation-Id", conv.correlation_id)
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_naming_it)
+            except Exception as exc:
+                if started:  # too late for another answer: the server closes the connection
+                    raise
+                await (await _unexpected(Request(scope), exc))(scope, receive, send_naming_it)
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -165,7 +190,7 @@ def create_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter], lifespan
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.middleware("http")(_correlate)
+    app.add_middleware(_Correlation)
     app.include_router(_operations_router(runtime))
     for router in routers:
         app.include_router(router)

@@ -29,7 +29,7 @@ from bookflow_runtime import context, faults, metrics
 from bookflow_runtime.database import outbox, unnest
 from bookflow_runtime.errors import BookflowError
 from bookflow_runtime.kafka import MAX_RECORD_BYTES
-from bookflow_runtime.loop import Wakeup, run_rounds
+from bookflow_runtime.loop import Wakeup, in_turns, run_rounds
 
 _log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
@@ -105,7 +105,7 @@ async def put(
 
 async def put_many(session: AsyncSession, envelopes: Iterable[tuple[Envelope, str]]) -> int:
     """Store many (envelope, topic) pairs in one statement; returns how many."""
-    rows = [_row(env, topic) for env, topic in envelopes]
+    rows = [_row(env, topic) async for env, topic in in_turns(envelopes)]
     if rows:
         await session.execute(
             _INSERT_MANY,
@@ -232,7 +232,7 @@ class OutboxRelay:
         batches: dict[tuple[str, int], Any] = {}
         partitions_of: dict[str, list[int]] = {}
         acks = []
-        for row in rows:
+        async for row in in_turns(rows):
             topic, key, value = row["topic"], row["key"].encode(), row["value"]
             headers = [(k, str(v).encode()) for k, v in json.loads(row["headers"]).items()]
             if topic not in partitions_of:  # one metadata look-up per topic, not per row

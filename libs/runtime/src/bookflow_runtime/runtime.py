@@ -132,6 +132,7 @@ class ServiceRuntime:
         self._tasks += [asyncio.create_task(loop(), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
         self._tasks.append(asyncio.create_task(
             run_rounds("broker watch", self._watch_broker, Wakeup()), name="broker-watch"))
+        self._tasks.append(asyncio.create_task(_measure_loop_lag(), name="loop-lag"))
         self.started = True
         _settle_garbage_collector(s.gc_threshold)
         _log.info("%s started", s.service_name)
@@ -259,3 +260,14 @@ def _settle_garbage_collector(threshold: int) -> None:
     gc.freeze()
     if threshold:
         gc.set_threshold(threshold, 20, 100)
+
+
+async def _measure_loop_lag(every: float = 0.1) -> None:
+    """`bookflow_event_loop_lag_seconds`: how much later than asked the loop wakes a sleeper.
+    A request's latency is its own work plus such waits, one per await, behind whatever else
+    the process does in one stretch (a consumed batch, say)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(every)
+        metrics.EVENT_LOOP_LAG.observe(max(0.0, loop.time() - asked - every))

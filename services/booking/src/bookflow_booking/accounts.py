@@ -408,7 +408,7 @@ async def change_own(session: AsyncSession, staff: Staff, change: OwnChange) -> 
 # --- routes ----------------------------------------------------------------------------------
 
 
-def _private_key(request: Request) -> str:
+async def _private_key(request: Request) -> str:
     return request.app.state.settings.staff_token_private_key
 
 

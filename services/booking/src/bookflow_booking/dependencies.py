@@ -15,7 +15,7 @@ from bookflow_runtime.http import Session
 TenantId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The tenant's id.")]
 
 
-def deps_of(request: Request) -> handlers.Deps:
+async def deps_of(request: Request) -> handlers.Deps:
     return request.app.state.deps
 
 
@@ -39,7 +39,7 @@ Planner = staff_with("planner")
 """Planners (and administrators): flow B's locking, letters and follow-up, technicians, the catalog."""
 
 
-def staff_for_transition(staff: KnownStaff, name: str) -> Staff:
+async def staff_for_transition(staff: KnownStaff, name: str) -> Staff:
     """Staff allowed the move `name` in the path (`domain.TRANSITION_ROLES`)."""
     staff.require(*domain.TRANSITION_ROLES.get(name, ("planner",)))
     return staff
@@ -48,7 +48,7 @@ def staff_for_transition(staff: KnownStaff, name: str) -> Staff:
 TransitionStaff = Annotated[Staff, Depends(staff_for_transition)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address as the server saw it (behind a proxy, uvicorn's `--forwarded-allow-ips`
     decides whether `X-Forwarded-For` counts)."""
     return request.client.host if request.client else "unknown"

@@ -19,6 +19,7 @@ from bookflow_booking import domain, handlers, storage
 from bookflow_contracts import Envelope, Message, ReminderDue, timer_owner
 from bookflow_runtime import outbox
 from bookflow_runtime.errors import Undeliverable
+from bookflow_runtime.loop import in_turns
 
 _log = logging.getLogger(__name__)
 IN_BULK = ("reminder", "confirm-reminder", "appointment-reminder")
@@ -73,7 +74,7 @@ async def _ask(session: AsyncSession, batch: list[_Due], tenants: dict[str, doma
     found = await storage.bookings_locked(session, [(d.envelope.tenant_id, d.booking_id) for d in batch])
     asked: list[tuple[Envelope, str]] = []
     received: list[_Due] = []
-    for due in batch:
+    async for due in in_turns(batch):
         booking = found.get((due.envelope.tenant_id, due.booking_id))
         if booking is None:
             _log.warning("reminder %s for unknown booking %s", due.event.timer_key, due.booking_id)

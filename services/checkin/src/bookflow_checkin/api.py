@@ -23,7 +23,7 @@ Administrator = staff_with("administrator")
 Reception = staff_with("receptionist", "planner")
 
 
-def deps_of(request: Request) -> handlers.Deps:
+async def deps_of(request: Request) -> handlers.Deps:
     return request.app.state.deps
 
 

@@ -24,7 +24,7 @@ from bookflow_runtime.inputs import Email, Phone
 router = APIRouter(prefix="/checkin", tags=["check-in page (customers)"])
 
 
-def deps_of(request: Request) -> handlers.Deps:
+async def deps_of(request: Request) -> handlers.Deps:
     return request.app.state.deps
 
 

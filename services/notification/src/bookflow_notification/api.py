@@ -32,7 +32,7 @@ Planner = staff_with("planner")
 MOST_DAYS = 366  # a year of days per question: the console asks for 30
 
 
-def _service_settings(request: Request) -> NotificationSettings:
+async def _service_settings(request: Request) -> NotificationSettings:
     return request.app.state.settings
 
 

@@ -18,7 +18,7 @@ router = APIRouter(tags=["recall"])
 TenantId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The tenant's id.")]
 
 
-def deps_of(request: Request) -> Deps:
+async def deps_of(request: Request) -> Deps:
     return request.app.state.deps
 
 
