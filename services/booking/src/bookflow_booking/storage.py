@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookflow_booking.domain import Booking, Customer, Slot, Tenant
 from bookflow_contracts import Address, CatalogService, Subject, WorkLine
 from bookflow_runtime.database import unnest
+from bookflow_runtime.loop import in_turns
 
 metadata = sa.MetaData()
 UUID = pg.UUID(as_uuid=True)
@@ -737,7 +738,7 @@ async def record_message_statuses(session: AsyncSession, statuses: list[MessageS
     so a message's second status in the batch goes in the next round, and so on, in order."""
     rounds: list[list[tuple[Any, ...]]] = []
     seen: dict[uuid.UUID, int] = {}
-    for status in statuses:
+    async for status in in_turns(statuses):
         n = seen[status.message_id] = seen.get(status.message_id, -1) + 1
         if n == len(rounds):
             rounds.append([])
