@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bookflow_contracts import BookingCreated, CustomerSnapshot, CustomerUpdated, ReminderDue, TenantUpdated, topics
+from bookflow_devstack.broker_per_test import kafka, kafka_server  # noqa: F401 (fixtures: a broker per test)
 from bookflow_devstack.infra import free_port
 from bookflow_devstack.processes import ServiceProcess, service_env
 from bookflow_devstack.testing import envelope, envelope_of, new_tenant, staff_headers, wait_until

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bookflow_contracts import SetTimer, encode, topics
+from bookflow_devstack.broker_per_test import kafka, kafka_server  # noqa: F401 (fixtures: a broker per test)
 from bookflow_devstack.infra import free_port
 from bookflow_devstack.processes import ServiceProcess, service_env
 from bookflow_devstack.testing import OPERATOR, envelope, envelope_of, header, new_tenant, wait_until

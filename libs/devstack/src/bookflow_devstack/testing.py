@@ -203,25 +203,43 @@ def _shared_kafka() -> Iterator[infra.Kafka | None]:
         yield None
 
 
-@pytest.fixture(scope="module")
-def kafka_server(_shared_kafka: infra.Kafka | None) -> Iterator[infra.Kafka]:
-    if _shared_kafka is not None:
-        yield _shared_kafka
+@contextlib.contextmanager
+def broker(shared: infra.Kafka | None) -> Iterator[infra.Kafka]:
+    """The session's shared broker, or else a fresh local one stopped afterwards."""
+    if shared is not None:
+        yield shared
         return
     kafka = infra.start_tansu()
-    yield kafka
-    kafka.stop()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
 
 
-@pytest.fixture(scope="module")
-async def kafka(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
+@contextlib.asynccontextmanager
+async def broker_client(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
+    """A test's client of `kafka_server`, every topic of the contracts created first."""
     from bookflow_contracts import topics
     from bookflow_runtime.kafka import ensure_topics
 
     await ensure_topics(kafka_server.bootstrap_servers, topics.ALL, partitions=4)
     k = Kafka(kafka_server.bootstrap_servers)
-    yield k
-    await k.close()
+    try:
+        yield k
+    finally:
+        await k.close()
+
+
+@pytest.fixture(scope="module")
+def kafka_server(_shared_kafka: infra.Kafka | None) -> Iterator[infra.Kafka]:
+    with broker(_shared_kafka) as kafka:
+        yield kafka
+
+
+@pytest.fixture(scope="module")
+async def kafka(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
+    async with broker_client(kafka_server) as k:
+        yield k
 
 
 @pytest.fixture(scope="module")
