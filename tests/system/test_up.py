@@ -3,7 +3,6 @@ cleanly by Ctrl-C; a taken port is reported and leaves nothing running."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -32,13 +31,6 @@ from tests.system.conftest import daytime_zone
 pytestmark = pytest.mark.system
 
 
-def five_free_ports() -> int:
-    while True:
-        base = random.randrange(20000, 60000, 10)
-        if all(port_is_free(base + i) for i in range(5)):
-            return base
-
-
 def run_up(state: Path, kafka_port: int, base_port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOOKFLOW_", "KAFKA_"))}
     env["BOOKFLOW_STATE_DIR"] = str(state)
@@ -63,7 +55,7 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 
 
 async def test_up_runs_all_five_services_on_embedded_defaults_and_ctrl_c_stops_everything(tmp_path):
-    kafka_port, base = free_port(), five_free_ports()
+    kafka_port, base = free_port(), free_port(5)
     proc = run_up(tmp_path, kafka_port, base)
     try:
         output = read_until(proc, "Ctrl-C stops everything.", timeout=120)
@@ -97,7 +89,7 @@ async def test_up_runs_all_five_services_on_embedded_defaults_and_ctrl_c_stops_e
 
 
 def test_up_with_a_taken_port_says_which_and_leaves_nothing_running(tmp_path):
-    kafka_port, base = free_port(), five_free_ports()
+    kafka_port, base = free_port(), free_port(5)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", base + 2))
         squatter.listen()
@@ -140,7 +132,7 @@ async def test_up_on_other_ports_gives_providers_callback_addresses_on_the_real_
     """`bookflow up --base-port N`: the notification service listens on N+1, and the addresses it
     gives SMS providers for delivery reports are on N+1 too (not the default 8102), so a report
     reaches it and the message is marked delivered."""
-    kafka_port, base = free_port(), five_free_ports()
+    kafka_port, base = free_port(), free_port(5)
     notification = f"http://127.0.0.1:{base + 1}"
     elks = Fake46elks()
     # The operator allows the local fake provider by name, as for any test provider: a tenant's

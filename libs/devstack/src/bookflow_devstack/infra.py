@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,10 +25,29 @@ import asyncpg
 _log = logging.getLogger(__name__)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(count: int = 1) -> int:
+    """The first of `count` consecutive ports free to listen on, chosen below the range the
+    kernel hands out to outgoing connections: a port from that range (what binding port 0
+    gives) can be taken by a process's own connection to the broker or the database in the
+    seconds before it listens there (seen in CI: `bookflow up` failing with "address already
+    in use")."""
+    low = _ephemeral_ports()[0]
+    for _ in range(1000):
+        first = _random.randrange(10_000, low - count)
+        if all(port_is_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports between 10000 and {low}")
+
+
+_random = random.SystemRandom()  # pytest-randomly reseeds `random` for every test: each would pick the same ports
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; other systems use 49152 and up
+    return low, high
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
