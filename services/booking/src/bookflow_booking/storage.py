@@ -484,11 +484,18 @@ def booking_of(row: Any) -> Booking:
 def with_customer() -> sa.Select:
     """Bookings joined with their customers (columns `cust_<name>`; `name`, `phone`, `email`
     and `language` also as they are)."""
+    return _WITH_CUSTOMER
+
+
+def _with_customer() -> sa.Select:
     c = customers.c
     return sa.select(
         bookings, c.name, c.phone, c.email, c.language,
         *(col.label(f"cust_{col.name}") for col in (c.id, *(getattr(c, f) for f in _CUSTOMER_COLUMNS), c.street, c.postcode, c.city)),
     ).join(customers, customers.c.id == bookings.c.customer_id)
+
+
+_WITH_CUSTOMER = _with_customer()  # built once (a Select is immutable: `.where()` and the like return a new one)
 
 
 async def booking(session: AsyncSession, tenant_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None:
