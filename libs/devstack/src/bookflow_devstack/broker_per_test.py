@@ -8,21 +8,6 @@ waiting for their partitions for over 40 s (Apache Kafka drops dead members afte
 timeout). A later test in the same module then waited for records nobody read."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from bookflow_devstack.testing import broker_fixtures
 
-import pytest
-
-from bookflow_devstack import infra
-from bookflow_devstack.testing import Kafka, broker, broker_client
-
-
-@pytest.fixture(name="kafka_server")
-def kafka_server(_shared_kafka: infra.Kafka | None) -> Iterator[infra.Kafka]:
-    with broker(_shared_kafka) as server:
-        yield server
-
-
-@pytest.fixture(name="kafka")
-async def kafka(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
-    async with broker_client(kafka_server) as client:
-        yield client
+kafka_server, kafka = broker_fixtures("function")

@@ -230,16 +230,24 @@ async def broker_client(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
         await k.close()
 
 
-@pytest.fixture(scope="module")
-def kafka_server(_shared_kafka: infra.Kafka | None) -> Iterator[infra.Kafka]:
-    with broker(_shared_kafka) as kafka:
-        yield kafka
+def broker_fixtures(scope: str) -> tuple[Any, Any]:
+    """The `kafka_server` and `kafka` fixtures, one broker per `scope` (module here;
+    `broker_per_test` has them per test)."""
+
+    @pytest.fixture(name="kafka_server", scope=scope)
+    def kafka_server(_shared_kafka: infra.Kafka | None) -> Iterator[infra.Kafka]:
+        with broker(_shared_kafka) as server:
+            yield server
+
+    @pytest.fixture(name="kafka", scope=scope)
+    async def kafka(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
+        async with broker_client(kafka_server) as client:
+            yield client
+
+    return kafka_server, kafka
 
 
-@pytest.fixture(scope="module")
-async def kafka(kafka_server: infra.Kafka) -> AsyncIterator[Kafka]:
-    async with broker_client(kafka_server) as k:
-        yield k
+kafka_server, kafka = broker_fixtures("module")
 
 
 @pytest.fixture(scope="module")
