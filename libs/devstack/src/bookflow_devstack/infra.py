@@ -31,12 +31,16 @@ def free_port(count: int = 1) -> int:
     gives) can be taken by a process's own connection to the broker or the database in the
     seconds before it listens there (seen in CI: `bookflow up` failing with "address already
     in use")."""
-    low = _ephemeral_ports()[0]
+    low, high = _ephemeral_ports()
+    # Below the range when there is room (Linux's default starts at 32768), else above it.
+    start, end = (10_000, low) if low - count > 10_000 else (high + 1, 65_536)
+    if end - count <= start:
+        start, end = 10_000, 65_536  # the range covers nearly everything: any port, checked below
     for _ in range(1000):
-        first = _random.randrange(10_000, low - count)
+        first = _random.randrange(start, end - count)
         if all(port_is_free(first + i) for i in range(count)):
             return first
-    raise RuntimeError(f"no {count} consecutive free ports between 10000 and {low}")
+    raise RuntimeError(f"no {count} consecutive free ports between {start} and {end}")
 
 
 _random = random.SystemRandom()  # pytest-randomly reseeds `random` for every test: each would pick the same ports
