@@ -32,6 +32,24 @@ async def in_turns(items: Iterable[T], turn: int = TURN) -> AsyncIterator[T]:
             await asyncio.sleep(0)
 
 
+async def together(*work: Awaitable[T]) -> list[T]:
+    """Run `work` at once and return the results in order. Unlike `asyncio.gather`, when this is
+    cancelled or one piece fails, the others are cancelled and waited for before it raises: a
+    piece that records something on its way out (the dispatcher's lane recording a send cut short
+    by a stop) has done so when its caller ends. Gather ends at the first cancelled piece, so a
+    service's stop returned while a lane was still writing (issue 11: CI read `sending`)."""
+    tasks = [asyncio.ensure_future(piece) for piece in work]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            if not task.cancelling():  # asked once is enough: a second request would cut its cleanup short
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        raise
+
+
 class Wakeup:
     """A signal that something changed (rows committed, a timer set): whoever waits wakes now
     instead of at the end of its rest. A signal sent while nobody waits is kept for the next wait."""

@@ -39,7 +39,7 @@ from bookflow_notification.settings import NotificationSettings
 from bookflow_notification.upkeep import Upkeep
 from bookflow_runtime import context
 from bookflow_runtime.database import Database
-from bookflow_runtime.loop import Backoff, run_rounds
+from bookflow_runtime.loop import Backoff, run_rounds, together
 from bookflow_runtime.outages import is_outage
 
 _log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Dispatcher:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.settings.provider_concurrency)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             self.sender = Sender(self.settings, http)
-            await asyncio.gather(*(self._lane() for _ in range(self.settings.dispatch_lanes)))
+            await together(*(self._lane() for _ in range(self.settings.dispatch_lanes)))
 
     async def _lane(self) -> None:
         """One round after another. Several lanes run at once, so that one lane's provider calls
@@ -106,7 +106,7 @@ class Dispatcher:
         assert self.sender is not None
         calls = [asyncio.ensure_future(self.sender.send(job, now)) for job in jobs]
         try:
-            await asyncio.gather(*calls)
+            await together(*calls)
         except asyncio.CancelledError:
             answers = [c.result() if c.done() and not c.cancelled() else None for c in calls]
             _log.warning("stopped while handing %d messages to their channels; recording what is known",

@@ -17,7 +17,6 @@ recall with several steps overdue catches up one step per round, in order.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import Counter
@@ -36,7 +35,7 @@ from bookflow_recall.views import EvaluationSummary
 from bookflow_runtime import faults, outbox
 from bookflow_runtime.database import Database
 from bookflow_runtime.errors import Conflict
-from bookflow_runtime.loop import run_rounds
+from bookflow_runtime.loop import run_rounds, together
 
 _log = logging.getLogger(__name__)
 STEPS = Metric("bookflow_recall_steps_total", "Recall steps decided", ["outcome"])
@@ -226,7 +225,7 @@ class RecallEvaluation:
         for tenant in tenants:
             # Several transactions at once: while one waits for the database, another decides
             # (claims skip each other's rows).
-            await asyncio.gather(*(self._drain(tenant, now, tally) for _ in range(self.workers)))
+            await together(*(self._drain(tenant, now, tally) for _ in range(self.workers)))
         if report:
             return tally
         if tally.outcomes:
